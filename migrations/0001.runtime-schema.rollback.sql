@@ -1,0 +1,1 @@
+DROP SCHEMA revaer_runtime CASCADE;

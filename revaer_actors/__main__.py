@@ -1,0 +1,3 @@
+from revaer_actors.cli import main
+
+main()

@@ -1,0 +1,202 @@
+"""The HTTP API (aiohttp): status, adding torrents, and RFC 9457 problems."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from psycopg_pool import ConnectionPool
+
+from revaer_actors import __version__, repository, sources
+from revaer_actors.bridge import ActorBridge
+from revaer_actors.errors import (
+    DatabaseUnavailable,
+    EngineError,
+    InvalidInput,
+    TorrentExists,
+    TorrentNotFound,
+)
+
+log = logging.getLogger(__name__)
+
+# A base64 .torrent of the largest size we accept, plus the JSON around it.
+MAX_BODY_BYTES = sources.MAX_METAINFO_BYTES * 4 // 3 + 64 * 1024
+PROBLEM_TYPE = "https://revaer.dev/problems/"
+RETRY_AFTER_SECONDS = "5"
+
+
+@dataclass(frozen=True)
+class Services:
+    orchestrator: Any
+    persistence: Any
+    session: Any
+    pool: ConnectionPool
+    bridge: ActorBridge
+
+
+SERVICES = web.AppKey("services", Services)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def problem(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    invalid_params: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if invalid_params:
+        body["invalid_params"] = invalid_params
+    return web.Response(
+        status=status,
+        text=json.dumps(body),
+        content_type="application/problem+json",
+        headers=headers,
+    )
+
+
+@web.middleware
+async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turns every expected failure into a Problem+JSON answer."""
+    try:
+        return await handler(request)
+    except InvalidInput as exc:
+        params = [{"name": exc.field, "reason": exc.detail}] if exc.field else None
+        return problem(
+            400, "invalid-input", "Invalid input", exc.detail, invalid_params=params
+        )
+    except TorrentNotFound as exc:
+        return problem(404, "not-found", "Not found", str(exc))
+    except TorrentExists as exc:
+        return problem(409, "already-exists", "Torrent already exists", str(exc))
+    except DatabaseUnavailable as exc:
+        return problem(
+            503,
+            "database-unavailable",
+            "Database unavailable",
+            str(exc),
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    except EngineError as exc:
+        return problem(422, "engine-refused", "libtorrent refused", exc.detail)
+    except web.HTTPRequestEntityTooLarge:
+        return problem(
+            413,
+            "body-too-large",
+            "Request body too large",
+            f"the body is larger than {MAX_BODY_BYTES} bytes",
+        )
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return problem(
+            exc.status,
+            exc.reason.lower().replace(" ", "-"),
+            exc.reason,
+            exc.text or exc.reason,
+        )
+
+
+def create_app(services: Services) -> web.Application:
+    app = web.Application(middlewares=[problems], client_max_size=MAX_BODY_BYTES)
+    app[SERVICES] = services
+    app.add_routes(
+        [
+            web.get("/health", health),
+            web.get("/v1/torrents", list_torrents),
+            web.post("/v1/torrents", add_torrent),
+            web.get("/v1/torrents/{id}", get_torrent),
+            web.get("/v1/fs-jobs", list_jobs),
+        ]
+    )
+    return app
+
+
+async def health(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    components = {
+        "database": await _database_health(services),
+        "engine": "ok" if services.session.actor_ref.is_alive() else "down",
+    }
+    failing = [name for name, state in components.items() if state != "ok"]
+    body = {
+        "status": "degraded" if failing else "ok",
+        "components": components,
+        "failing": failing,
+        "version": __version__,
+    }
+    return web.json_response(body, status=503 if failing else 200)
+
+
+async def _database_health(services: Services) -> str:
+    def probe() -> None:
+        with services.pool.connection(timeout=2.0) as conn:
+            repository.ping(conn)
+
+    try:
+        await services.bridge.run(probe)
+    except Exception as exc:
+        log.debug("health probe failed cause=%s", exc)
+        return "down"
+    return "ok"
+
+
+async def list_torrents(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    records = await services.bridge.ask(services.orchestrator.list_torrents())
+    # TODO(issue 6): cursor pagination; today every torrent is one page.
+    items = [r.as_json() for r in records]
+    return web.json_response({"items": items, "next": None})
+
+
+async def get_torrent(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    info_hash = request.match_info["id"]
+    if not sources.is_torrent_id(info_hash):
+        raise TorrentNotFound(info_hash)
+
+    record = await services.bridge.ask(services.orchestrator.get_torrent(info_hash))
+    return web.json_response(record.as_json())
+
+
+async def add_torrent(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    raw = await request.read()
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"body is not valid JSON: {exc}") from None
+
+    add = await services.bridge.run(sources.parse_add_request, body)
+    info_hash = await services.bridge.ask(services.orchestrator.add(add))
+    return web.json_response(
+        {"id": info_hash},
+        status=201,
+        headers={"Location": f"/v1/torrents/{info_hash}"},
+    )
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+
+    def read() -> list[dict[str, Any]]:
+        with services.pool.connection(timeout=5.0) as conn:
+            return [job.as_json() for job in repository.select_jobs(conn)]
+
+    try:
+        items = await services.bridge.run(read)
+    except Exception as exc:
+        raise DatabaseUnavailable("the database is unreachable; try again later") from exc
+    return web.json_response({"items": items, "next": None})

@@ -1,0 +1,196 @@
+"""The `revaer` command: runs the daemon and talks to its API."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from revaer_actors.errors import ConfigError
+
+EXIT_BAD_INPUT = 2
+EXIT_RUNTIME = 3
+HTTP_TIMEOUT = 60.0
+
+console = Console()
+errors = Console(stderr=True)
+
+
+@click.group()
+@click.option(
+    "--api-url",
+    envvar="REVAER_API_URL",
+    default="http://127.0.0.1:7070",
+    show_default=True,
+    help="Where the daemon's API answers.",
+)
+@click.pass_context
+def main(ctx: click.Context, api_url: str) -> None:
+    """revaer-actors: a BitTorrent daemon that files downloads into a library."""
+    ctx.obj = api_url.rstrip("/")
+
+
+@main.command()
+@click.option("--data-dir", envvar="REVAER_DATA_DIR", default="./revaer-data",
+              show_default=True, type=click.Path(path_type=Path))
+@click.option("--database-url", envvar="DATABASE_URL", default=None,
+              help="PostgreSQL URL; without it an embedded server runs in DATA_DIR.")
+@click.option("--api-listen", envvar="REVAER_API_LISTEN", default=None,
+              help="HOST:PORT for the API [default: 127.0.0.1:7070].")
+@click.option("--bt-listen", envvar="REVAER_BT_LISTEN", default=None,
+              help="HOST:PORT for BitTorrent [default: 0.0.0.0:6881].")
+@click.option("--downloads-dir", envvar="REVAER_DOWNLOADS_DIR", default=None,
+              type=click.Path(path_type=Path), help="[default: DATA_DIR/downloads]")
+@click.option("--library-dir", envvar="REVAER_LIBRARY_DIR", default=None,
+              type=click.Path(path_type=Path), help="[default: DATA_DIR/library]")
+@click.option("--log-level", envvar="REVAER_LOG_LEVEL", default="INFO",
+              show_default=True)
+def run(
+    data_dir: Path,
+    database_url: str | None,
+    api_listen: str | None,
+    bt_listen: str | None,
+    downloads_dir: Path | None,
+    library_dir: Path | None,
+    log_level: str,
+) -> None:
+    """Run the daemon in the foreground."""
+    from revaer_actors.config import load_config
+    from revaer_actors.daemon import run as run_daemon
+
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        config = load_config(
+            data_dir,
+            database_url=database_url,
+            api_listen=api_listen,
+            bt_listen=bt_listen,
+            downloads_dir=downloads_dir,
+            library_dir=library_dir,
+        )
+    except ConfigError as exc:
+        _fail(EXIT_BAD_INPUT, str(exc))
+    run_daemon(config)
+
+
+@main.command()
+@click.argument("source")
+@click.option("--category", default=None)
+@click.option("--tag", "tags", multiple=True, help="May be given several times.")
+@click.option("--paused", is_flag=True, help="Add without starting.")
+@click.pass_obj
+def add(api: str, source: str, category: str | None, tags: tuple[str, ...],
+        paused: bool) -> None:
+    """Add a torrent from a MAGNET link or a .torrent FILE; prints its id."""
+    body: dict[str, Any] = {"tags": list(tags), "paused": paused}
+    if category is not None:
+        body["category"] = category
+    if source.startswith("magnet:"):
+        body["magnet"] = source
+    elif source.startswith(("http://", "https://")):
+        _fail(EXIT_BAD_INPUT, "adding from a URL is not supported yet; "
+              "download the .torrent and add the file")
+    else:
+        try:
+            data = Path(source).read_bytes()
+        except OSError as exc:
+            _fail(EXIT_BAD_INPUT, f"cannot read {source}: {exc.strerror}")
+        body["metainfo"] = base64.b64encode(data).decode("ascii")
+
+    answer = _request(api, "POST", "/v1/torrents", body)
+    click.echo(answer["id"])
+
+
+@main.command(name="ls")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def list_torrents(api: str, as_json: bool) -> None:
+    """List torrents."""
+    items = _request(api, "GET", "/v1/torrents")["items"]
+    if as_json:
+        click.echo(json.dumps(items, indent=2))
+        return
+
+    table = Table("id", "name", "state", "progress", "category", "library path")
+    for t in items:
+        table.add_row(t["id"][:12], t["name"], t["state"],
+                      f"{t['progress'] * 100:.1f}%", t["category"] or "",
+                      t["library_path"] or "")
+    console.print(table)
+
+
+@main.command()
+@click.argument("torrent_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def status(api: str, torrent_id: str, as_json: bool) -> None:
+    """Show one torrent."""
+    t = _request(api, "GET", f"/v1/torrents/{torrent_id}")
+    if as_json:
+        click.echo(json.dumps(t, indent=2))
+        return
+
+    for key in ("id", "name", "state", "state_message", "progress", "category",
+                "tags", "save_path", "library_path", "added_at", "completed_at"):
+        console.print(f"[bold]{key}[/bold]: {t[key]}")
+    for f in t["files"]:
+        console.print(f"  {f['path']}  ({f['size']} bytes)")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def jobs(api: str, as_json: bool) -> None:
+    """List post-processing jobs."""
+    items = _request(api, "GET", "/v1/fs-jobs")["items"]
+    if as_json:
+        click.echo(json.dumps(items, indent=2))
+        return
+
+    table = Table("id", "torrent", "status", "stage", "mode", "destination", "error")
+    for j in items:
+        table.add_row(str(j["id"]), j["torrent_id"][:12], j["status"], j["stage"],
+                      j["transfer_mode"], j["dst_path"] or "", j["last_error"] or "")
+    console.print(table)
+
+
+def _request(api: str, method: str, path: str, body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        api + path, data=data, method=method,
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        detail = _problem_detail(exc)
+        code = EXIT_BAD_INPUT if 400 <= exc.code < 500 else EXIT_RUNTIME
+        _fail(code, f"{exc.code}: {detail}")
+    except (urllib.error.URLError, OSError) as exc:
+        _fail(EXIT_RUNTIME, f"cannot reach the daemon at {api}: {exc}")
+
+
+def _problem_detail(exc: urllib.error.HTTPError) -> str:
+    try:
+        body = json.loads(exc.read())
+        return str(body.get("detail") or body.get("title"))
+    except (ValueError, AttributeError):
+        return exc.reason
+
+
+def _fail(code: int, message: str) -> NoReturn:
+    errors.print(f"revaer: {message}", markup=False, highlight=False)
+    sys.exit(code)

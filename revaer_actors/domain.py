@@ -1,0 +1,197 @@
+"""Domain types shared by the actors: states, records and engine events.
+
+Everything here is immutable. Actors hand these values to each other by message,
+so no actor can change what another one holds.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+
+class TorrentState(enum.StrEnum):
+    QUEUED = "queued"
+    CHECKING = "checking"
+    FETCHING_METADATA = "fetching_metadata"
+    DOWNLOADING = "downloading"
+    SEEDING = "seeding"
+    COMPLETED = "completed"
+    PAUSED = "paused"
+    FAILED = "failed"
+
+
+class JobStatus(enum.StrEnum):
+    PENDING = "pending"
+    MOVING = "moving"
+    MOVED = "moved"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class TransferMode(enum.StrEnum):
+    MOVE = "move"
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    size: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"path": self.path, "size": self.size}
+
+
+@dataclass(frozen=True)
+class TorrentRecord:
+    """One torrent as the catalog knows it. `info_hash` is its id."""
+
+    info_hash: str
+    name: str
+    state: TorrentState
+    save_path: str
+    added_at: datetime
+    category: str | None = None
+    tags: tuple[str, ...] = ()
+    paused: bool = False
+    state_message: str | None = None
+    library_path: str | None = None
+    progress: float = 0.0
+    download_rate: int = 0
+    upload_rate: int = 0
+    total_done: int = 0
+    total_size: int = 0
+    completed_at: datetime | None = None
+    magnet: str | None = None
+    metainfo: bytes | None = field(default=None, repr=False)
+    resume_data: bytes | None = field(default=None, repr=False)
+    files: tuple[FileEntry, ...] = ()
+
+    def evolve(self, **changes: Any) -> TorrentRecord:
+        return replace(self, **changes)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.info_hash,
+            "name": self.name,
+            "state": self.state.value,
+            "state_message": self.state_message,
+            "progress": round(self.progress, 6),
+            "download_rate": self.download_rate,
+            "upload_rate": self.upload_rate,
+            "total_done": self.total_done,
+            "total_size": self.total_size,
+            "category": self.category,
+            "tags": list(self.tags),
+            "save_path": self.save_path,
+            "library_path": self.library_path,
+            "added_at": self.added_at.isoformat(),
+            "completed_at": _iso(self.completed_at),
+            "files": [f.as_json() for f in self.files],
+        }
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One post-processing run of one torrent."""
+
+    id: int
+    torrent_id: str
+    status: JobStatus
+    stage: str
+    transfer_mode: TransferMode
+    src_path: str
+    dst_path: str | None
+    attempt: int
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "torrent_id": self.torrent_id,
+            "status": self.status.value,
+            "stage": self.stage,
+            "transfer_mode": self.transfer_mode.value,
+            "src_path": self.src_path,
+            "dst_path": self.dst_path,
+            "attempt": self.attempt,
+            "last_error": self.last_error,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+# Engine events: what the session actor tells the orchestrator about libtorrent.
+
+
+@dataclass(frozen=True)
+class TorrentStatus:
+    """A state_update_alert entry, already translated into our states."""
+
+    info_hash: str
+    name: str
+    state: TorrentState
+    progress: float
+    download_rate: int
+    upload_rate: int
+    total_done: int
+    total_size: int
+    save_path: str
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class MetadataReceived:
+    info_hash: str
+    name: str
+    metainfo: bytes = field(repr=False)
+    files: tuple[FileEntry, ...]
+    total_size: int
+
+
+@dataclass(frozen=True)
+class TorrentFinished:
+    info_hash: str
+
+
+@dataclass(frozen=True)
+class ResumeDataSaved:
+    info_hash: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class StorageMoved:
+    info_hash: str
+    path: str
+
+
+@dataclass(frozen=True)
+class StorageMoveFailed:
+    info_hash: str
+    error: str
+
+
+@dataclass(frozen=True)
+class TorrentErrored:
+    info_hash: str
+    error: str
+
+
+EngineEvent = (
+    TorrentStatus
+    | MetadataReceived
+    | TorrentFinished
+    | ResumeDataSaved
+    | StorageMoved
+    | StorageMoveFailed
+    | TorrentErrored
+)

@@ -1,0 +1,48 @@
+"""The project's exceptions: one base, one kind per layer, ids as attributes."""
+
+from __future__ import annotations
+
+
+class RevaerError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class InvalidInput(RevaerError):
+    """The caller sent something we refuse; nothing was changed.
+
+    `field` is a JSON pointer to the offending field when there is one.
+    """
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class TorrentExists(RevaerError):
+    def __init__(self, info_hash: str) -> None:
+        super().__init__(f"torrent {info_hash} is already in the catalog")
+        self.info_hash = info_hash
+
+
+class TorrentNotFound(RevaerError):
+    def __init__(self, info_hash: str) -> None:
+        super().__init__(f"no torrent with id {info_hash}")
+        self.info_hash = info_hash
+
+
+class DatabaseUnavailable(RevaerError):
+    """A write that needs a durable answer could not be committed."""
+
+
+class EngineError(RevaerError):
+    """libtorrent refused an operation."""
+
+    def __init__(self, detail: str, *, info_hash: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.info_hash = info_hash
+
+
+class ConfigError(RevaerError):
+    """The daemon's configuration cannot be used."""

@@ -1,0 +1,278 @@
+"""The orchestrator: owns the in-memory catalog and routes every message.
+
+Engine events come up from the session actor and go to the torrent's actor,
+started on demand and retired after a quiet spell. Commands from the API come
+down as asks and are answered once the persistence actor has committed them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pykka
+
+from revaer_actors.domain import (
+    EngineEvent,
+    JobRecord,
+    MetadataReceived,
+    ResumeDataSaved,
+    StorageMoved,
+    StorageMoveFailed,
+    TorrentErrored,
+    TorrentFinished,
+    TorrentRecord,
+    TorrentState,
+    TorrentStatus,
+)
+from revaer_actors.errors import EngineError, TorrentExists, TorrentNotFound
+from revaer_actors.fsops import interrupted_move_landed
+from revaer_actors.session import EngineAdd
+from revaer_actors.sources import AddRequest
+from revaer_actors.ticker import Ticker
+from revaer_actors.torrent import TorrentActor
+
+log = logging.getLogger(__name__)
+
+ASK_TIMEOUT = 30.0
+IDLE_CHECK_INTERVAL = 5.0
+QUIET_SPELL = 30.0
+
+
+class OrchestratorActor(pykka.ThreadingActor):
+    def __init__(
+        self,
+        persistence: Any,
+        session: Any,
+        fsops: Any,
+        downloads: Path,
+        quiet_spell: float = QUIET_SPELL,
+    ) -> None:
+        super().__init__()
+        self._persistence = persistence
+        self._session = session
+        self._fsops = fsops
+        self._downloads = downloads
+        self._quiet_spell = quiet_spell
+        self._catalog: dict[str, TorrentRecord] = {}
+        self._actors: dict[str, pykka.ActorRef[TorrentActor]] = {}
+        self._ticker = Ticker("torrent-idle", IDLE_CHECK_INTERVAL, self._tell_idle)
+
+    def on_start(self) -> None:
+        self._ticker.start()
+
+    def on_stop(self) -> None:
+        self._ticker.stop()
+        for ref in self._actors.values():
+            ref.stop()
+        self._actors.clear()
+
+    def _tell_idle(self) -> None:
+        self.actor_ref.proxy().retire_idle_actors()
+
+    # Boot and shutdown.
+
+    def boot(self) -> int:
+        """Hydrates the catalog and re-adds every torrent to the engine."""
+        records = self._persistence.load_catalog().get(timeout=ASK_TIMEOUT)
+        open_jobs = self._persistence.open_jobs().get(timeout=ASK_TIMEOUT)
+        jobs = {job.torrent_id: job for job in open_jobs}
+
+        for record in records:
+            record = self._reconcile_move(record, jobs.get(record.info_hash))
+            self._catalog[record.info_hash] = record
+            self._add_to_engine(record)
+
+        for job in open_jobs:
+            if job.torrent_id in self._catalog:
+                self._fsops.post_process(self._catalog[job.torrent_id])
+        log.info("catalog hydrated torrents=%d open_jobs=%d", len(records), len(jobs))
+        return len(records)
+
+    def _reconcile_move(
+        self, record: TorrentRecord, job: JobRecord | None
+    ) -> TorrentRecord:
+        if job is None:
+            return record
+
+        landed = interrupted_move_landed(job)
+        if landed is None:
+            return record
+        log.warning(
+            "interrupted move found in library info_hash=%s job_id=%d dst=%s",
+            record.info_hash,
+            job.id,
+            job.dst_path,
+        )
+        return record.evolve(save_path=str(landed))
+
+    def _add_to_engine(self, record: TorrentRecord) -> None:
+        spec = EngineAdd(
+            info_hash=record.info_hash,
+            save_path=record.save_path,
+            paused=record.paused,
+            magnet=record.magnet,
+            metainfo=record.metainfo,
+            resume_data=record.resume_data,
+        )
+        try:
+            note = self._session.add_torrent(spec).get(timeout=ASK_TIMEOUT)
+        except EngineError as exc:
+            self._mark_failed(record, f"libtorrent refused the torrent: {exc.detail}")
+            return
+        if note is not None:
+            self._persistence.record_state(record.info_hash, record.state, note)
+
+    def _mark_failed(self, record: TorrentRecord, message: str) -> None:
+        log.warning(
+            "torrent failed to load info_hash=%s cause=%s", record.info_hash, message
+        )
+        self._persistence.record_state(record.info_hash, TorrentState.FAILED, message)
+        self._catalog[record.info_hash] = record.evolve(
+            state=TorrentState.FAILED, state_message=message
+        )
+
+    def shutdown(self) -> int:
+        """Retires every torrent actor and stores fresh resume data for all."""
+        for ref in list(self._actors.values()):
+            ref.stop()
+        self._actors.clear()
+
+        saved = self._session.save_all_resume_data().get(timeout=ASK_TIMEOUT)
+        self._persistence.save_resume_batch(saved).get(timeout=ASK_TIMEOUT)
+        log.info("resume data saved at shutdown torrents=%d", len(saved))
+        return len(saved)
+
+    # Commands.
+
+    def add(self, request: AddRequest) -> str:
+        info_hash = request.parsed.info_hash
+        if info_hash in self._catalog:
+            raise TorrentExists(info_hash)
+
+        record = TorrentRecord(
+            info_hash=info_hash,
+            name=request.parsed.name,
+            state=TorrentState.PAUSED if request.paused else TorrentState.QUEUED,
+            paused=request.paused,
+            save_path=str(self._downloads),
+            added_at=datetime.now(UTC),
+            category=request.category,
+            tags=request.tags,
+            magnet=request.magnet,
+            metainfo=request.metainfo,
+            files=request.parsed.files,
+            total_size=request.parsed.total_size,
+        )
+        self._persistence.add_torrent(record).get(timeout=ASK_TIMEOUT)
+        self._catalog[info_hash] = record
+        self._add_to_engine(record)
+        log.info(
+            "torrent added info_hash=%s name=%s category=%s",
+            info_hash,
+            record.name,
+            record.category,
+        )
+        return info_hash
+
+    def list_torrents(self) -> list[TorrentRecord]:
+        return list(self._catalog.values())
+
+    def get_torrent(self, info_hash: str) -> TorrentRecord:
+        record = self._catalog.get(info_hash)
+        if record is None:
+            raise TorrentNotFound(info_hash)
+        return record
+
+    # Events, told from below.
+
+    def on_engine_event(self, event: EngineEvent) -> None:
+        route = _ROUTES.get(type(event))
+        if route is not None:
+            route(self, event)
+
+    def catalog_updated(self, record: TorrentRecord) -> None:
+        if record.info_hash in self._catalog:
+            self._catalog[record.info_hash] = record
+
+    def torrent_relocated(
+        self, info_hash: str, save_path: str, library_path: str
+    ) -> None:
+        actor = self._actor(info_hash)
+        if actor is not None:
+            actor.on_relocated(save_path, library_path)
+
+    def retire_idle_actors(self) -> None:
+        for info_hash, ref in list(self._actors.items()):
+            try:
+                idle = ref.proxy().retire_if_idle(self._quiet_spell).get(timeout=5)
+            except (pykka.ActorDeadError, pykka.Timeout):
+                idle = True
+            if idle:
+                ref.stop()
+                del self._actors[info_hash]
+                log.debug("torrent actor retired info_hash=%s", info_hash)
+
+    def _actor(self, info_hash: str) -> Any:
+        """The torrent's actor proxy, started from the catalog if it is not running."""
+        ref = self._actors.get(info_hash)
+        if ref is not None and ref.is_alive():
+            return ref.proxy()
+
+        record = self._catalog.get(info_hash)
+        if record is None:
+            return None
+        ref = TorrentActor.start(
+            record, self._persistence, self._fsops, self._publisher()
+        )
+        self._actors[info_hash] = ref
+        return ref.proxy()
+
+    def _publisher(self) -> Callable[[TorrentRecord], object]:
+        proxy = self.actor_ref.proxy()
+        return lambda record: proxy.catalog_updated(record)
+
+    def _on_status(self, event: TorrentStatus) -> None:
+        actor = self._actor(event.info_hash)
+        if actor is not None:
+            actor.on_status(event)
+
+    def _on_metadata(self, event: MetadataReceived) -> None:
+        actor = self._actor(event.info_hash)
+        if actor is not None:
+            actor.on_metadata(event)
+
+    def _on_finished(self, event: TorrentFinished) -> None:
+        actor = self._actor(event.info_hash)
+        if actor is not None:
+            actor.on_finished()
+
+    def _on_resume_data(self, event: ResumeDataSaved) -> None:
+        actor = self._actor(event.info_hash)
+        if actor is not None:
+            actor.on_resume_data(event)
+
+    def _on_error(self, event: TorrentErrored) -> None:
+        actor = self._actor(event.info_hash)
+        if actor is not None:
+            actor.on_error(event)
+
+    def _on_storage_moved(self, event: StorageMoved) -> None:
+        self._fsops.storage_moved(event.info_hash, event.path)
+
+    def _on_storage_move_failed(self, event: StorageMoveFailed) -> None:
+        self._fsops.storage_move_failed(event.info_hash, event.error)
+
+
+_ROUTES: dict[type, Callable[[OrchestratorActor, Any], None]] = {
+    TorrentStatus: OrchestratorActor._on_status,
+    MetadataReceived: OrchestratorActor._on_metadata,
+    TorrentFinished: OrchestratorActor._on_finished,
+    ResumeDataSaved: OrchestratorActor._on_resume_data,
+    TorrentErrored: OrchestratorActor._on_error,
+    StorageMoved: OrchestratorActor._on_storage_moved,
+    StorageMoveFailed: OrchestratorActor._on_storage_move_failed,
+}

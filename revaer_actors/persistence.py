@@ -1,0 +1,245 @@
+"""The persistence actor: the only writer to the catalog.
+
+Commands that a user is told succeeded go through `ask` methods, which commit
+before they answer. Engine events arrive by `tell` and wait in an ordered
+outbox; progress is coalesced per torrent (latest wins). Both are flushed in one
+transaction at least once a second. When the database is unreachable the outbox
+keeps every event in order and is written once the database is back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import psycopg
+import pykka
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from revaer_actors import repository
+from revaer_actors.domain import (
+    FileEntry,
+    JobRecord,
+    JobStatus,
+    TorrentRecord,
+    TorrentState,
+    TorrentStatus,
+    TransferMode,
+)
+from revaer_actors.errors import DatabaseUnavailable, TorrentExists
+from revaer_actors.ticker import Ticker
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Write = Callable[[psycopg.Connection[Any]], None]
+
+FLUSH_INTERVAL = 0.5
+# TODO(issue: bounded outbox): past this many pending writes during an outage we
+# keep going but warn; a real bound needs spilling state transitions to disk.
+OUTBOX_WARN_DEPTH = 100_000
+
+_DB_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
+
+
+class PersistenceActor(pykka.ThreadingActor):
+    def __init__(self, pool: ConnectionPool) -> None:
+        super().__init__()
+        self._pool = pool
+        self._outbox: deque[Write] = deque()
+        self._progress: dict[str, dict[str, Any]] = {}
+        self._degraded = False
+        self._ticker = Ticker("persistence-flush", FLUSH_INTERVAL, self._tell_flush)
+
+    def on_start(self) -> None:
+        self._ticker.start()
+
+    def on_stop(self) -> None:
+        self._ticker.stop()
+        pending = self.flush()
+        if pending:
+            log.warning("persistence stopped with unwritten events count=%d", pending)
+
+    def _tell_flush(self) -> None:
+        self.actor_ref.proxy().flush()
+
+    # Commands: answered only after the transaction committed.
+
+    def add_torrent(self, record: TorrentRecord) -> None:
+        def insert(conn: psycopg.Connection[Any]) -> bool:
+            return repository.insert_torrent(conn, record)
+
+        if not self._commit(insert):
+            raise TorrentExists(record.info_hash)
+        log.info("torrent stored info_hash=%s name=%s", record.info_hash, record.name)
+
+    def load_catalog(self) -> list[TorrentRecord]:
+        return self._commit(repository.select_torrents)
+
+    def open_job(
+        self, torrent_id: str, mode: TransferMode, src_path: str
+    ) -> JobRecord | None:
+        return self._commit(
+            lambda conn: repository.insert_job(conn, torrent_id, mode, src_path)
+        )
+
+    def live_job(self, torrent_id: str) -> JobRecord | None:
+        return self._commit(lambda conn: repository.select_live_job(conn, torrent_id))
+
+    def open_jobs(self) -> list[JobRecord]:
+        jobs = self._commit(repository.select_jobs)
+        return [j for j in jobs if j.status in (JobStatus.PENDING, JobStatus.MOVING)]
+
+    def update_job(
+        self,
+        job_id: int,
+        status: JobStatus,
+        stage: str,
+        *,
+        dst_path: str | None = None,
+        error: str | None = None,
+        new_attempt: bool = False,
+    ) -> JobRecord:
+        return self._commit(
+            lambda conn: repository.update_job(
+                conn,
+                job_id,
+                status,
+                stage,
+                dst_path=dst_path,
+                error=error,
+                new_attempt=new_attempt,
+            )
+        )
+
+    def finish_job_moved(
+        self, job_id: int, info_hash: str, save_path: str, library_path: str
+    ) -> JobRecord:
+        """Records the job as moved and the torrent's new home in one transaction."""
+
+        def write(conn: psycopg.Connection[Any]) -> JobRecord:
+            repository.set_location(conn, info_hash, save_path, library_path)
+            return repository.update_job(
+                conn, job_id, JobStatus.MOVED, "done", dst_path=library_path
+            )
+
+        return self._commit(write)
+
+    def save_resume_batch(self, items: list[tuple[str, bytes]]) -> None:
+        def write(conn: psycopg.Connection[Any]) -> None:
+            for info_hash, data in items:
+                repository.update_resume_data(conn, info_hash, data)
+
+        self._commit(write)
+
+    def is_degraded(self) -> bool:
+        return self._degraded
+
+    # Events: ordered, never dropped; progress coalesced.
+
+    def record_state(
+        self, info_hash: str, state: TorrentState, message: str | None
+    ) -> None:
+        self._outbox.append(
+            lambda conn: repository.update_state(conn, info_hash, state, message)
+        )
+
+    def record_progress(self, status: TorrentStatus) -> None:
+        self._progress[status.info_hash] = {
+            "info_hash": status.info_hash,
+            "progress": min(max(status.progress, 0.0), 1.0),
+            "download_rate": status.download_rate,
+            "upload_rate": status.upload_rate,
+            "total_done": status.total_done,
+            "total_size": status.total_size,
+        }
+
+    def record_metadata(
+        self,
+        info_hash: str,
+        name: str,
+        metainfo: bytes,
+        files: tuple[FileEntry, ...],
+        total_size: int,
+    ) -> None:
+        self._outbox.append(
+            lambda conn: repository.update_metadata(
+                conn, info_hash, name, metainfo, files, total_size
+            )
+        )
+
+    def record_resume_data(self, info_hash: str, data: bytes) -> None:
+        self._outbox.append(
+            lambda conn: repository.update_resume_data(conn, info_hash, data)
+        )
+
+    def record_completed(self, info_hash: str, at: datetime) -> None:
+        self._outbox.append(lambda conn: repository.mark_completed(conn, info_hash, at))
+
+    def flush(self) -> int:
+        """Writes the outbox and coalesced progress; returns what is still pending."""
+        if not self._outbox and not self._progress:
+            return 0
+
+        writes = list(self._outbox)
+        progress = list(self._progress.values())
+        started = time.monotonic()
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                for write in writes:
+                    write(conn)
+                if progress:
+                    repository.update_progress(conn, progress)
+        except _DB_ERRORS as exc:
+            self._mark_degraded(exc)
+            self._warn_if_deep()
+            return len(self._outbox) + len(self._progress)
+
+        for _ in writes:
+            self._outbox.popleft()
+        self._progress.clear()
+        self._mark_healthy()
+        log.debug(
+            "persistence batch committed writes=%d progress=%d ms=%.1f",
+            len(writes),
+            len(progress),
+            (time.monotonic() - started) * 1000,
+        )
+        return 0
+
+    def _commit(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """Runs a command after everything told before it, in one transaction.
+
+        Flushing the outbox first keeps each torrent's writes in the order the
+        events happened, even when a command follows a burst of events.
+        """
+        if self.flush():
+            raise DatabaseUnavailable("the database is unreachable; try again later")
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                result = work(conn)
+        except _DB_ERRORS as exc:
+            self._mark_degraded(exc)
+            raise DatabaseUnavailable(
+                "the database is unreachable; try again later"
+            ) from exc
+        self._mark_healthy()
+        return result
+
+    def _mark_degraded(self, exc: BaseException) -> None:
+        if not self._degraded:
+            log.warning("durability degraded: database unreachable cause=%s", exc)
+        self._degraded = True
+
+    def _mark_healthy(self) -> None:
+        if self._degraded:
+            log.warning("durability restored: database reachable again")
+        self._degraded = False
+
+    def _warn_if_deep(self) -> None:
+        if len(self._outbox) > OUTBOX_WARN_DEPTH:
+            log.warning("persistence outbox is deep depth=%d", len(self._outbox))

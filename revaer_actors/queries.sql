@@ -1,0 +1,111 @@
+-- Named statements of the catalog. Each starts with "-- name: NAME" and a line
+-- that says what it does; values always go in as %(named)s parameters.
+
+-- name: ping
+-- Cheapest round trip, for health checks.
+SELECT 1;
+
+-- name: insert_torrent
+-- Adds a torrent; returns no row when its info hash is already there.
+INSERT INTO revaer_runtime.torrents (
+    info_hash, name, state, paused, category, tags, save_path,
+    magnet, metainfo, files, total_size, added_at
+) VALUES (
+    %(info_hash)s, %(name)s, %(state)s, %(paused)s, %(category)s, %(tags)s,
+    %(save_path)s, %(magnet)s, %(metainfo)s, %(files)s, %(total_size)s,
+    %(added_at)s
+)
+ON CONFLICT (info_hash) DO NOTHING
+RETURNING info_hash;
+
+-- name: update_torrent_state
+-- Records a state transition and its message.
+UPDATE revaer_runtime.torrents
+   SET state = %(state)s, state_message = %(state_message)s
+ WHERE info_hash = %(info_hash)s;
+
+-- name: update_torrent_progress
+-- Records the latest progress and rates (coalesced, latest wins).
+UPDATE revaer_runtime.torrents
+   SET progress = %(progress)s,
+       download_rate = %(download_rate)s,
+       upload_rate = %(upload_rate)s,
+       total_done = %(total_done)s,
+       total_size = %(total_size)s
+ WHERE info_hash = %(info_hash)s;
+
+-- name: update_torrent_metadata
+-- Stores what a magnet's metadata told us: name, .torrent bytes, file list.
+UPDATE revaer_runtime.torrents
+   SET name = %(name)s,
+       metainfo = COALESCE(metainfo, %(metainfo)s),
+       files = %(files)s,
+       total_size = %(total_size)s
+ WHERE info_hash = %(info_hash)s;
+
+-- name: update_torrent_resume_data
+-- Stores libtorrent's latest resume data blob.
+UPDATE revaer_runtime.torrents
+   SET resume_data = %(resume_data)s
+ WHERE info_hash = %(info_hash)s;
+
+-- name: mark_torrent_completed
+-- Keeps the first completion time; later completions (rechecks) leave it.
+UPDATE revaer_runtime.torrents
+   SET completed_at = COALESCE(completed_at, %(completed_at)s)
+ WHERE info_hash = %(info_hash)s;
+
+-- name: set_torrent_location
+-- Records where the payload now lives after post-processing moved it.
+UPDATE revaer_runtime.torrents
+   SET save_path = %(save_path)s, library_path = %(library_path)s
+ WHERE info_hash = %(info_hash)s;
+
+-- name: select_torrents
+-- Every torrent in the catalog, oldest first.
+SELECT info_hash, name, state, state_message, paused, category, tags,
+       save_path, library_path, progress, download_rate, upload_rate,
+       total_done, total_size, magnet, metainfo, resume_data, files,
+       added_at, completed_at
+  FROM revaer_runtime.torrents
+ ORDER BY added_at, info_hash;
+
+-- name: insert_fs_job
+-- Opens a post-processing job for a torrent; no row if one is already live.
+INSERT INTO revaer_runtime.fs_jobs (torrent_id, status, stage, transfer_mode, src_path)
+VALUES (%(torrent_id)s, 'pending', 'plan', %(transfer_mode)s, %(src_path)s)
+ON CONFLICT (torrent_id) WHERE status IN ('pending', 'moving', 'moved') DO NOTHING
+RETURNING id, torrent_id, status, stage, transfer_mode, src_path, dst_path,
+          attempt, last_error, created_at, updated_at;
+
+-- name: update_fs_job
+-- Moves a job to a new status and stage.
+UPDATE revaer_runtime.fs_jobs
+   SET status = %(status)s,
+       stage = %(stage)s,
+       dst_path = COALESCE(%(dst_path)s, dst_path),
+       attempt = attempt + %(attempt_increment)s,
+       last_error = %(last_error)s
+ WHERE id = %(id)s
+RETURNING id, torrent_id, status, stage, transfer_mode, src_path, dst_path,
+          attempt, last_error, created_at, updated_at;
+
+-- name: insert_fs_job_history
+-- Appends one transition to a job's audit trail.
+INSERT INTO revaer_runtime.fs_job_history (job_id, status, stage, message)
+VALUES (%(job_id)s, %(status)s, %(stage)s, %(message)s);
+
+-- name: select_fs_jobs
+-- Every post-processing job, oldest first.
+SELECT id, torrent_id, status, stage, transfer_mode, src_path, dst_path,
+       attempt, last_error, created_at, updated_at
+  FROM revaer_runtime.fs_jobs
+ ORDER BY id;
+
+-- name: select_live_fs_job
+-- The job of a torrent that is under way or done, if any.
+SELECT id, torrent_id, status, stage, transfer_mode, src_path, dst_path,
+       attempt, last_error, created_at, updated_at
+  FROM revaer_runtime.fs_jobs
+ WHERE torrent_id = %(torrent_id)s
+   AND status IN ('pending', 'moving', 'moved');

@@ -1,0 +1,251 @@
+"""The catalog's SQL: named statements from queries.sql and the row mapping.
+
+Only this module, `database` and `persistence` import psycopg. Functions here
+take an open connection and never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from revaer_actors.domain import (
+    FileEntry,
+    JobRecord,
+    JobStatus,
+    TorrentRecord,
+    TorrentState,
+    TransferMode,
+)
+
+_HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+
+
+def _load_queries() -> dict[str, str]:
+    text = resources.files("revaer_actors").joinpath("queries.sql").read_text()
+    parts = _HEADER.split(text)[1:]
+    return {name: body.strip() for name, body in zip(parts[::2], parts[1::2])}
+
+
+QUERIES: dict[str, str] = _load_queries()
+
+
+def ping(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(QUERIES["ping"]).fetchone()
+
+
+def insert_torrent(conn: psycopg.Connection[Any], record: TorrentRecord) -> bool:
+    """Returns False when a torrent with this info hash already exists."""
+    row = conn.execute(
+        QUERIES["insert_torrent"],
+        {
+            "info_hash": record.info_hash,
+            "name": record.name,
+            "state": record.state.value,
+            "paused": record.paused,
+            "category": record.category,
+            "tags": list(record.tags),
+            "save_path": record.save_path,
+            "magnet": record.magnet,
+            "metainfo": record.metainfo,
+            "files": _files_json(record.files),
+            "total_size": record.total_size,
+            "added_at": record.added_at,
+        },
+    ).fetchone()
+    return row is not None
+
+
+def update_state(
+    conn: psycopg.Connection[Any],
+    info_hash: str,
+    state: TorrentState,
+    message: str | None,
+) -> None:
+    conn.execute(
+        QUERIES["update_torrent_state"],
+        {"info_hash": info_hash, "state": state.value, "state_message": message},
+    )
+
+
+def update_progress(
+    conn: psycopg.Connection[Any], rows: Iterable[dict[str, Any]]
+) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(QUERIES["update_torrent_progress"], list(rows))
+
+
+def update_metadata(
+    conn: psycopg.Connection[Any],
+    info_hash: str,
+    name: str,
+    metainfo: bytes,
+    files: tuple[FileEntry, ...],
+    total_size: int,
+) -> None:
+    conn.execute(
+        QUERIES["update_torrent_metadata"],
+        {
+            "info_hash": info_hash,
+            "name": name,
+            "metainfo": metainfo,
+            "files": _files_json(files),
+            "total_size": total_size,
+        },
+    )
+
+
+def update_resume_data(
+    conn: psycopg.Connection[Any], info_hash: str, data: bytes
+) -> None:
+    conn.execute(
+        QUERIES["update_torrent_resume_data"],
+        {"info_hash": info_hash, "resume_data": data},
+    )
+
+
+def mark_completed(
+    conn: psycopg.Connection[Any], info_hash: str, at: datetime
+) -> None:
+    conn.execute(
+        QUERIES["mark_torrent_completed"], {"info_hash": info_hash, "completed_at": at}
+    )
+
+
+def set_location(
+    conn: psycopg.Connection[Any], info_hash: str, save_path: str, library_path: str
+) -> None:
+    conn.execute(
+        QUERIES["set_torrent_location"],
+        {"info_hash": info_hash, "save_path": save_path, "library_path": library_path},
+    )
+
+
+def select_torrents(conn: psycopg.Connection[Any]) -> list[TorrentRecord]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return [_torrent(row) for row in cur.execute(QUERIES["select_torrents"])]
+
+
+def insert_job(
+    conn: psycopg.Connection[Any], torrent_id: str, mode: TransferMode, src_path: str
+) -> JobRecord | None:
+    """Opens a job; None when the torrent already has a live one."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            QUERIES["insert_fs_job"],
+            {"torrent_id": torrent_id, "transfer_mode": mode.value, "src_path": src_path},
+        ).fetchone()
+    if row is None:
+        return None
+
+    job = _job(row)
+    _history(conn, job, None)
+    return job
+
+
+def update_job(
+    conn: psycopg.Connection[Any],
+    job_id: int,
+    status: JobStatus,
+    stage: str,
+    *,
+    dst_path: str | None = None,
+    error: str | None = None,
+    new_attempt: bool = False,
+) -> JobRecord:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            QUERIES["update_fs_job"],
+            {
+                "id": job_id,
+                "status": status.value,
+                "stage": stage,
+                "dst_path": dst_path,
+                "last_error": error,
+                "attempt_increment": 1 if new_attempt else 0,
+            },
+        ).fetchone()
+    assert row is not None, f"fs job {job_id} vanished"
+
+    job = _job(row)
+    _history(conn, job, error)
+    return job
+
+
+def select_jobs(conn: psycopg.Connection[Any]) -> list[JobRecord]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return [_job(row) for row in cur.execute(QUERIES["select_fs_jobs"])]
+
+
+def select_live_job(
+    conn: psycopg.Connection[Any], torrent_id: str
+) -> JobRecord | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            QUERIES["select_live_fs_job"], {"torrent_id": torrent_id}
+        ).fetchone()
+    return _job(row) if row is not None else None
+
+
+def _history(conn: psycopg.Connection[Any], job: JobRecord, message: str | None) -> None:
+    conn.execute(
+        QUERIES["insert_fs_job_history"],
+        {
+            "job_id": job.id,
+            "status": job.status.value,
+            "stage": job.stage,
+            "message": message,
+        },
+    )
+
+
+def _files_json(files: tuple[FileEntry, ...]) -> Jsonb:
+    return Jsonb([f.as_json() for f in files])
+
+
+def _torrent(row: dict[str, Any]) -> TorrentRecord:
+    return TorrentRecord(
+        info_hash=row["info_hash"],
+        name=row["name"],
+        state=TorrentState(row["state"]),
+        state_message=row["state_message"],
+        paused=row["paused"],
+        category=row["category"],
+        tags=tuple(row["tags"]),
+        save_path=row["save_path"],
+        library_path=row["library_path"],
+        progress=row["progress"],
+        download_rate=row["download_rate"],
+        upload_rate=row["upload_rate"],
+        total_done=row["total_done"],
+        total_size=row["total_size"],
+        magnet=row["magnet"],
+        metainfo=row["metainfo"],
+        resume_data=row["resume_data"],
+        files=tuple(FileEntry(f["path"], f["size"]) for f in row["files"]),
+        added_at=row["added_at"],
+        completed_at=row["completed_at"],
+    )
+
+
+def _job(row: dict[str, Any]) -> JobRecord:
+    return JobRecord(
+        id=row["id"],
+        torrent_id=row["torrent_id"],
+        status=JobStatus(row["status"]),
+        stage=row["stage"],
+        transfer_mode=TransferMode(row["transfer_mode"]),
+        src_path=row["src_path"],
+        dst_path=row["dst_path"],
+        attempt=row["attempt"],
+        last_error=row["last_error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )

@@ -1,0 +1,328 @@
+"""The session actor: owns the libtorrent session; every call into it goes here.
+
+A pump thread waits on libtorrent's alert queue and asks the actor to drain it,
+so alerts are popped and translated on the actor's own thread. Translated
+events go to the subscriber (the orchestrator) by `tell`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import libtorrent as lt
+import pykka
+
+from revaer_actors import sources
+from revaer_actors.domain import (
+    EngineEvent,
+    MetadataReceived,
+    ResumeDataSaved,
+    StorageMoved,
+    StorageMoveFailed,
+    TorrentErrored,
+    TorrentFinished,
+    TorrentState,
+    TorrentStatus,
+)
+from revaer_actors.errors import EngineError
+from revaer_actors.ticker import Ticker
+
+log = logging.getLogger(__name__)
+
+ALERT_MASK = (
+    lt.alert_category.error | lt.alert_category.status | lt.alert_category.storage
+)
+STATUS_INTERVAL = 0.25
+ALERT_QUEUE_WARN = 0.8
+
+# One table from libtorrent's states to ours. Paused and errored torrents are
+# decided from the status flags before this table is read.
+LT_STATES: dict[Any, TorrentState] = {
+    lt.torrent_status.queued_for_checking: TorrentState.CHECKING,
+    lt.torrent_status.checking_files: TorrentState.CHECKING,
+    lt.torrent_status.checking_resume_data: TorrentState.CHECKING,
+    lt.torrent_status.allocating: TorrentState.CHECKING,
+    lt.torrent_status.downloading_metadata: TorrentState.FETCHING_METADATA,
+    lt.torrent_status.downloading: TorrentState.DOWNLOADING,
+    lt.torrent_status.finished: TorrentState.COMPLETED,
+    lt.torrent_status.seeding: TorrentState.SEEDING,
+}
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    listen: str = "0.0.0.0:6881"
+    enable_dht: bool = True
+    enable_lsd: bool = True
+    enable_upnp: bool = True
+    enable_natpmp: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def pack(self) -> dict[str, Any]:
+        pack = {
+            "listen_interfaces": self.listen,
+            "enable_dht": self.enable_dht,
+            "enable_lsd": self.enable_lsd,
+            "enable_upnp": self.enable_upnp,
+            "enable_natpmp": self.enable_natpmp,
+            "alert_mask": int(ALERT_MASK),
+            "alert_queue_size": 10_000,
+            "user_agent": "revaer-actors",
+        }
+        pack.update(self.extra)
+        return pack
+
+
+@dataclass(frozen=True)
+class EngineAdd:
+    """What the engine needs to add or restore one torrent."""
+
+    info_hash: str
+    save_path: str
+    paused: bool = False
+    magnet: str | None = None
+    metainfo: bytes | None = field(default=None, repr=False)
+    resume_data: bytes | None = field(default=None, repr=False)
+
+
+class SessionActor(pykka.ThreadingActor):
+    def __init__(self, settings: EngineSettings) -> None:
+        super().__init__()
+        self._settings = settings
+        self._session: Any = None
+        self._handles: dict[str, Any] = {}
+        self._sink: Callable[[EngineEvent], object] | None = None
+        self._pump_stop = threading.Event()
+        self._pump = threading.Thread(target=self._pump_alerts, name="lt-alerts")
+        self._ticker = Ticker("lt-status", STATUS_INTERVAL, self._tell_status)
+        self._resume_waiters: dict[str, Any] = {}
+
+    def on_start(self) -> None:
+        self._session = lt.session(self._settings.pack())
+        self._pump.start()
+        self._ticker.start()
+        log.info("engine started listen=%s", self._settings.listen)
+
+    def on_stop(self) -> None:
+        self._ticker.stop()
+        self._pump_stop.set()
+        self._session.pause()
+        log.info("engine stopped")
+
+    def on_failure(self, *args: Any) -> None:
+        self._ticker.stop()
+        self._pump_stop.set()
+
+    def subscribe(self, sink: Callable[[EngineEvent], object]) -> None:
+        self._sink = sink
+
+    def listen_port(self) -> int:
+        return int(self._session.listen_port())
+
+    # Commands.
+
+    def add_torrent(self, spec: EngineAdd) -> str | None:
+        """Adds or restores a torrent. Returns a note when resume data was unusable."""
+        params, note = self._params(spec)
+        params.save_path = spec.save_path
+        params.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
+        # update_subscribe: resume data may not carry it, and without it the
+        # torrent never shows up in state_update_alert.
+        params.flags |= (
+            lt.torrent_flags.duplicate_is_error | lt.torrent_flags.update_subscribe
+        )
+        if spec.paused:
+            params.flags |= lt.torrent_flags.paused
+
+        try:
+            handle = self._session.add_torrent(params)
+        except RuntimeError as exc:
+            raise EngineError(str(exc), info_hash=spec.info_hash) from exc
+        self._handles[spec.info_hash] = handle
+        log.info("engine added torrent info_hash=%s", spec.info_hash)
+        return note
+
+    def _params(self, spec: EngineAdd) -> tuple[Any, str | None]:
+        note = None
+        if spec.resume_data is not None:
+            try:
+                return lt.read_resume_data(spec.resume_data), None
+            except RuntimeError as exc:
+                note = f"resume data unreadable ({exc}); re-added and rechecked"
+                log.warning(
+                    "resume data rejected info_hash=%s cause=%s", spec.info_hash, exc
+                )
+        if spec.metainfo is not None:
+            return sources.load_metainfo(spec.metainfo), note
+        if spec.magnet is not None:
+            return lt.parse_magnet_uri(spec.magnet), note
+        raise EngineError("torrent has neither metainfo nor magnet", info_hash=spec.info_hash)
+
+    def move_storage(self, info_hash: str, path: str) -> None:
+        handle = self._handle(info_hash)
+        # fail_if_exist: post-processing must never overwrite a file in the library.
+        handle.move_storage(path, lt.move_flags_t.fail_if_exist)
+
+    def request_resume_data(self, info_hash: str) -> None:
+        handle = self._handles.get(info_hash)
+        if handle is not None and handle.is_valid():
+            handle.save_resume_data(lt.save_resume_flags_t.save_info_dict)
+
+    def save_all_resume_data(self, timeout: float = 10.0) -> list[tuple[str, bytes]]:
+        """Asks every torrent for resume data and waits for the answers.
+
+        Alerts that arrive meanwhile are translated as usual, so nothing is lost.
+        """
+        waiting = set()
+        for info_hash, handle in self._handles.items():
+            if handle.is_valid():
+                handle.save_resume_data(lt.save_resume_flags_t.save_info_dict)
+                waiting.add(info_hash)
+
+        saved: list[tuple[str, bytes]] = []
+        deadline = time.monotonic() + timeout
+        while waiting and time.monotonic() < deadline:
+            self._session.wait_for_alert(100)
+            for alert in self._session.pop_alerts():
+                info_hash = self._alert_hash(alert)
+                if isinstance(alert, lt.save_resume_data_alert):
+                    saved.append((info_hash, lt.write_resume_data_buf(alert.params)))
+                    waiting.discard(info_hash)
+                elif isinstance(alert, lt.save_resume_data_failed_alert):
+                    waiting.discard(info_hash)
+                else:
+                    self._translate(alert)
+        if waiting:
+            log.warning("resume data not saved in time count=%d", len(waiting))
+        return saved
+
+    # Alerts.
+
+    def drain(self) -> None:
+        for alert in self._session.pop_alerts():
+            self._translate(alert)
+
+    def _tell_status(self) -> None:
+        self.actor_ref.proxy().post_status()
+
+    def post_status(self) -> None:
+        self._session.post_torrent_updates()
+
+    def _pump_alerts(self) -> None:
+        proxy = self.actor_ref.proxy()
+        while not self._pump_stop.is_set():
+            if self._session.wait_for_alert(250) is None:
+                continue
+            try:
+                proxy.drain().get(timeout=30)
+            except pykka.ActorDeadError:
+                return
+            except Exception:
+                log.exception("alert drain failed")
+
+    def _translate(self, alert: Any) -> None:
+        handler = _HANDLERS.get(type(alert))
+        if handler is None:
+            return
+        try:
+            handler(self, alert)
+        except Exception:
+            # One alert we cannot read must not cost the rest of the batch.
+            log.exception("alert handler failed alert=%s", type(alert).__name__)
+
+    def _emit(self, event: EngineEvent) -> None:
+        if self._sink is not None:
+            self._sink(event)
+
+    def _alert_hash(self, alert: Any) -> str:
+        return sources.torrent_id(alert.handle.info_hashes())
+
+    def _on_state_update(self, alert: Any) -> None:
+        for status in alert.status:
+            self._emit(_status_event(status))
+
+    def _on_metadata(self, alert: Any) -> None:
+        info_hash = self._alert_hash(alert)
+        info = alert.handle.torrent_file()
+        # The info dict is framed byte for byte, never re-encoded: re-encoding a
+        # non-canonical dict would change the info hash. write_torrent_file()
+        # refuses here because v2 piece layers arrive only with the payload.
+        metainfo = b"d4:info" + bytes(info.info_section()) + b"e"
+        self._emit(
+            MetadataReceived(
+                info_hash=info_hash,
+                name=info.name(),
+                metainfo=metainfo,
+                files=sources.files_of(info),
+                total_size=info.total_size(),
+            )
+        )
+        alert.handle.save_resume_data(lt.save_resume_flags_t.save_info_dict)
+
+    def _on_finished(self, alert: Any) -> None:
+        info_hash = self._alert_hash(alert)
+        alert.handle.save_resume_data(lt.save_resume_flags_t.save_info_dict)
+        self._emit(TorrentFinished(info_hash))
+
+    def _on_resume_data(self, alert: Any) -> None:
+        blob = lt.write_resume_data_buf(alert.params)
+        self._emit(ResumeDataSaved(self._alert_hash(alert), blob))
+
+    def _on_storage_moved(self, alert: Any) -> None:
+        info_hash = self._alert_hash(alert)
+        alert.handle.save_resume_data(lt.save_resume_flags_t.save_info_dict)
+        self._emit(StorageMoved(info_hash, alert.storage_path()))
+
+    def _on_storage_move_failed(self, alert: Any) -> None:
+        self._emit(StorageMoveFailed(self._alert_hash(alert), alert.message()))
+
+    def _on_torrent_error(self, alert: Any) -> None:
+        self._emit(TorrentErrored(self._alert_hash(alert), alert.message()))
+
+    def _on_alert_dropped(self, alert: Any) -> None:
+        log.warning("libtorrent alert queue overflowed; alerts were dropped")
+
+    def _handle(self, info_hash: str) -> Any:
+        handle = self._handles.get(info_hash)
+        if handle is None or not handle.is_valid():
+            raise EngineError("torrent is not in the engine", info_hash=info_hash)
+        return handle
+
+
+def _status_event(status: Any) -> TorrentStatus:
+    error = status.errc.message() if status.errc.value() else None
+    if error:
+        state = TorrentState.FAILED
+    elif status.flags & lt.torrent_flags.paused:
+        state = TorrentState.PAUSED
+    else:
+        state = LT_STATES.get(status.state, TorrentState.CHECKING)
+    return TorrentStatus(
+        info_hash=sources.torrent_id(status.info_hashes),
+        name=status.name,
+        state=state,
+        progress=float(status.progress),
+        download_rate=int(status.download_payload_rate),
+        upload_rate=int(status.upload_payload_rate),
+        total_done=int(status.total_wanted_done),
+        total_size=int(status.total_wanted),
+        save_path=status.save_path,
+        error=error,
+    )
+
+
+_HANDLERS: dict[type, Callable[[SessionActor, Any], None]] = {
+    lt.state_update_alert: SessionActor._on_state_update,
+    lt.metadata_received_alert: SessionActor._on_metadata,
+    lt.torrent_finished_alert: SessionActor._on_finished,
+    lt.save_resume_data_alert: SessionActor._on_resume_data,
+    lt.storage_moved_alert: SessionActor._on_storage_moved,
+    lt.storage_moved_failed_alert: SessionActor._on_storage_move_failed,
+    lt.torrent_error_alert: SessionActor._on_torrent_error,
+    lt.alerts_dropped_alert: SessionActor._on_alert_dropped,
+}

@@ -1,0 +1,240 @@
+"""Checks what a user asks us to add before libtorrent sees it.
+
+Adding and restoring go through the same functions with the same limits, so a
+torrent that was accepted once can always be loaded again at boot.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import string
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import libtorrent as lt
+
+from revaer_actors.domain import FileEntry
+from revaer_actors.errors import InvalidInput
+
+MAX_MAGNET_CHARS = 8 * 1024
+MAX_METAINFO_BYTES = 16 * 1024 * 1024
+
+# libtorrent's own defaults, written out so that they cannot drift between the
+# add path and the boot path.
+LOAD_LIMITS = {
+    "max_buffer_size": MAX_METAINFO_BYTES,
+    "max_pieces": 0x200000,
+    "max_decode_depth": 100,
+    "max_decode_tokens": 3_000_000,
+}
+
+_HEX40 = re.compile(r"[0-9a-fA-F]{40}")
+_BASE32_32 = re.compile(r"[A-Za-z2-7]{32}")
+_BTMH = re.compile(r"1220[0-9a-fA-F]{64}")
+_LABEL_FORBIDDEN = set("/\\") | {chr(c) for c in range(32)} | {"\x7f"}
+_ID = re.compile(r"[0-9a-f]{40}")
+
+
+@dataclass(frozen=True)
+class ParsedTorrent:
+    info_hash: str
+    name: str
+    files: tuple[FileEntry, ...] = ()
+    total_size: int = 0
+
+
+@dataclass(frozen=True)
+class AddRequest:
+    """A validated add command. Exactly one of magnet and metainfo is set."""
+
+    parsed: ParsedTorrent
+    magnet: str | None = None
+    metainfo: bytes | None = field(default=None, repr=False)
+    category: str | None = None
+    tags: tuple[str, ...] = ()
+    paused: bool = False
+
+
+def torrent_id(hashes: Any) -> str:
+    """Our id for a torrent: the v1 info hash, or the truncated v2 hash."""
+    if hashes.has_v1():
+        return str(hashes.v1)
+
+    return str(hashes.v2)[:40]
+
+
+def is_torrent_id(value: str) -> bool:
+    return bool(_ID.fullmatch(value)) and value != "0" * 40
+
+
+def parse_magnet(uri: Any) -> ParsedTorrent:
+    """Validates a magnet link strictly, then lets libtorrent parse it."""
+    if not isinstance(uri, str):
+        raise InvalidInput("magnet must be a string", field="/magnet")
+    if len(uri) > MAX_MAGNET_CHARS:
+        raise InvalidInput(
+            f"magnet is longer than {MAX_MAGNET_CHARS} characters", field="/magnet"
+        )
+    if any(ch in string.whitespace or ord(ch) < 32 or ord(ch) == 127 for ch in uri):
+        raise InvalidInput(
+            "magnet contains whitespace or control characters", field="/magnet"
+        )
+    if not uri.startswith("magnet:?"):
+        raise InvalidInput("magnet must start with 'magnet:?'", field="/magnet")
+
+    _check_exact_topics(uri)
+    try:
+        params = lt.parse_magnet_uri(uri)
+    except RuntimeError as exc:
+        raise InvalidInput(f"libtorrent refused the magnet: {exc}", field="/magnet")
+
+    info_hash = torrent_id(params.info_hashes)
+    if not is_torrent_id(info_hash):
+        raise InvalidInput("magnet has an all-zero info hash", field="/magnet")
+    return ParsedTorrent(info_hash=info_hash, name=params.name or info_hash)
+
+
+def _check_exact_topics(uri: str) -> None:
+    """Requires at least one well-formed, non-zero `xt` before libtorrent sees it.
+
+    libtorrent skips an `xt` it cannot read, and a magnet with none left would
+    be added with an all-zero hash, so malformed topics are refused here.
+    """
+    try:
+        pairs = parse_qsl(uri[len("magnet:?") :], strict_parsing=True)
+    except ValueError as exc:
+        raise InvalidInput(f"magnet query is malformed: {exc}", field="/magnet")
+
+    topics = [value for key, value in pairs if key == "xt"]
+    if not topics:
+        raise InvalidInput("magnet has no 'xt' (exact topic)", field="/magnet")
+    for topic in topics:
+        if not _valid_topic(topic):
+            raise InvalidInput(f"magnet has a malformed hash: {topic!r}", field="/magnet")
+
+
+def _valid_topic(topic: str) -> bool:
+    if topic.startswith("urn:btih:"):
+        digest = topic[len("urn:btih:") :]
+        if _HEX40.fullmatch(digest):
+            return int(digest, 16) != 0
+        if _BASE32_32.fullmatch(digest):
+            return any(base64.b32decode(digest.upper()))
+        return False
+    if topic.startswith("urn:btmh:"):
+        digest = topic[len("urn:btmh:") :]
+        return bool(_BTMH.fullmatch(digest)) and int(digest[4:], 16) != 0
+    return False
+
+
+def load_metainfo(data: bytes) -> Any:
+    """Parses .torrent bytes into libtorrent add_torrent_params, with our limits."""
+    if len(data) > MAX_METAINFO_BYTES:
+        raise InvalidInput(
+            f"metainfo is larger than {MAX_METAINFO_BYTES} bytes", field="/metainfo"
+        )
+    try:
+        return lt.load_torrent_buffer(data, dict(LOAD_LIMITS))
+    except RuntimeError as exc:
+        raise InvalidInput(
+            f"libtorrent refused the torrent: {exc}", field="/metainfo"
+        ) from None
+
+
+def parse_metainfo(data: bytes) -> ParsedTorrent:
+    params = load_metainfo(data)
+    info = params.ti
+    info_hash = torrent_id(info.info_hashes())
+    if not is_torrent_id(info_hash):
+        raise InvalidInput("torrent has an all-zero info hash", field="/metainfo")
+    return ParsedTorrent(
+        info_hash=info_hash,
+        name=info.name(),
+        files=files_of(info),
+        total_size=info.total_size(),
+    )
+
+
+def files_of(info: Any) -> tuple[FileEntry, ...]:
+    """The real files of a torrent_info, without v2 padding entries."""
+    storage = info.files()
+    return tuple(
+        FileEntry(path=storage.file_path(i), size=storage.file_size(i))
+        for i in range(storage.num_files())
+        if not storage.file_flags(i) & lt.file_storage.flag_pad_file
+    )
+
+
+def parse_label(value: Any, pointer: str) -> str:
+    """A category or tag: short, printable, and never a path."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("must be a non-empty string", field=pointer)
+    if len(value) > 64:
+        raise InvalidInput("must be at most 64 characters", field=pointer)
+    if value in (".", "..") or value.startswith(".") or value != value.strip():
+        raise InvalidInput(
+            "must not start with a dot or with or end in spaces", field=pointer
+        )
+    if _LABEL_FORBIDDEN.intersection(value):
+        raise InvalidInput(
+            "must not contain slashes or control characters", field=pointer
+        )
+    return value
+
+
+def parse_add_request(body: Any) -> AddRequest:
+    """Turns the JSON body of POST /v1/torrents into an AddRequest."""
+    if not isinstance(body, dict):
+        raise InvalidInput("body must be a JSON object", field="")
+    unknown = set(body) - {"magnet", "metainfo", "category", "tags", "paused"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise InvalidInput(f"unknown field {name!r}", field=f"/{name}")
+    if ("magnet" in body) == ("metainfo" in body):
+        raise InvalidInput("give exactly one of 'magnet' and 'metainfo'", field="")
+
+    magnet = metainfo = None
+    if "magnet" in body:
+        magnet = body["magnet"]
+        parsed = parse_magnet(magnet)
+    else:
+        metainfo = _decode_base64(body["metainfo"])
+        parsed = parse_metainfo(metainfo)
+
+    return AddRequest(
+        parsed=parsed,
+        magnet=magnet,
+        metainfo=metainfo,
+        category=_optional_label(body.get("category"), "/category"),
+        tags=_tags(body.get("tags", [])),
+        paused=_bool(body.get("paused", False), "/paused"),
+    )
+
+
+def _decode_base64(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise InvalidInput("metainfo must be a base64 string", field="/metainfo")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("metainfo is not valid base64", field="/metainfo") from None
+
+
+def _optional_label(value: Any, pointer: str) -> str | None:
+    return None if value is None else parse_label(value, pointer)
+
+
+def _tags(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > 32:
+        raise InvalidInput("tags must be a list of at most 32 strings", field="/tags")
+    labels = [parse_label(tag, f"/tags/{i}") for i, tag in enumerate(value)]
+    return tuple(dict.fromkeys(labels))
+
+
+def _bool(value: Any, pointer: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput("must be true or false", field=pointer)
+    return value

@@ -1,0 +1,146 @@
+"""The torrent actor: the state machine of one torrent while it is active.
+
+It lives only while its torrent has something to do; after a quiet spell the
+orchestrator retires it, and the next event for the torrent starts a fresh one
+from the catalog's snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pykka
+
+from revaer_actors.domain import (
+    MetadataReceived,
+    ResumeDataSaved,
+    TorrentErrored,
+    TorrentRecord,
+    TorrentState,
+    TorrentStatus,
+)
+
+log = logging.getLogger(__name__)
+
+# At most four progress writes a second per torrent; state changes always go.
+PROGRESS_INTERVAL = 0.25
+
+
+class TorrentActor(pykka.ThreadingActor):
+    def __init__(
+        self,
+        record: TorrentRecord,
+        persistence: Any,
+        fsops: Any,
+        publish: Callable[[TorrentRecord], object],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self._record = record
+        self._persistence = persistence
+        self._fsops = fsops
+        self._publish = publish
+        self._clock = clock
+        self._last_message = clock()
+        self._last_progress = 0.0
+        self._unsent_progress: TorrentStatus | None = None
+
+    def on_stop(self) -> None:
+        # The throttle may have held back the last progress update; write it now
+        # so a retired torrent's row shows where it stopped.
+        if self._unsent_progress is not None:
+            self._persistence.record_progress(self._unsent_progress)
+
+    def _update(self, **changes: Any) -> None:
+        self._last_message = self._clock()
+        self._record = self._record.evolve(**changes)
+        self._publish(self._record)
+
+    def on_status(self, status: TorrentStatus) -> None:
+        record = self._record
+        message = status.error if status.state is TorrentState.FAILED else None
+        if status.state is not record.state or message != record.state_message:
+            log.info(
+                "torrent state changed info_hash=%s from=%s to=%s",
+                record.info_hash,
+                record.state,
+                status.state,
+            )
+            self._persistence.record_state(record.info_hash, status.state, message)
+
+        now = self._clock()
+        if now - self._last_progress >= PROGRESS_INTERVAL or status.progress >= 1.0:
+            self._last_progress = now
+            self._unsent_progress = None
+            self._persistence.record_progress(status)
+        else:
+            self._unsent_progress = status
+
+        self._update(
+            state=status.state,
+            state_message=message,
+            progress=status.progress,
+            download_rate=status.download_rate,
+            upload_rate=status.upload_rate,
+            total_done=status.total_done,
+            total_size=status.total_size,
+        )
+
+    def on_metadata(self, event: MetadataReceived) -> None:
+        log.info(
+            "torrent metadata received info_hash=%s name=%s files=%d",
+            event.info_hash,
+            event.name,
+            len(event.files),
+        )
+        self._persistence.record_metadata(
+            event.info_hash, event.name, event.metainfo, event.files, event.total_size
+        )
+        self._update(
+            name=event.name,
+            files=event.files,
+            total_size=event.total_size,
+            metainfo=event.metainfo,
+        )
+
+    def on_finished(self) -> None:
+        record = self._record
+        if record.completed_at is None:
+            completed_at = datetime.now(UTC)
+            log.info("torrent completed info_hash=%s", record.info_hash)
+            self._persistence.record_completed(record.info_hash, completed_at)
+            self._update(completed_at=completed_at)
+
+        # FsOps decides whether there is anything to do: a torrent whose job is
+        # already done finishes again after every restart and recheck.
+        self._fsops.post_process(self._record)
+
+    def on_resume_data(self, event: ResumeDataSaved) -> None:
+        self._persistence.record_resume_data(event.info_hash, event.data)
+        self._last_message = self._clock()
+
+    def on_error(self, event: TorrentErrored) -> None:
+        log.warning(
+            "torrent error info_hash=%s cause=%s", event.info_hash, event.error
+        )
+        self._persistence.record_state(
+            event.info_hash, TorrentState.FAILED, event.error
+        )
+        self._update(state=TorrentState.FAILED, state_message=event.error)
+
+    def on_relocated(self, save_path: str, library_path: str) -> None:
+        self._update(save_path=save_path, library_path=library_path)
+
+    def retire_if_idle(self, quiet: float) -> bool:
+        """True when nothing happened for `quiet` seconds; the caller then stops us."""
+        idle = self._clock() - self._last_message >= quiet
+        active = self._record.state in (
+            TorrentState.DOWNLOADING,
+            TorrentState.CHECKING,
+            TorrentState.FETCHING_METADATA,
+        )
+        return idle and not active
