@@ -192,5 +192,5 @@ def _problem_detail(exc: urllib.error.HTTPError) -> str:
 
 
 def _fail(code: int, message: str) -> NoReturn:
-    errors.print(f"revaer: {message}", markup=False, highlight=False)
+    errors.print(f"revaer: {message}", markup=False, highlight=False, soft_wrap=True)
     sys.exit(code)

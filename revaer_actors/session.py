@@ -253,13 +253,14 @@ class SessionActor(pykka.ThreadingActor):
         # non-canonical dict would change the info hash. write_torrent_file()
         # refuses here because v2 piece layers arrive only with the payload.
         metainfo = b"d4:info" + bytes(info.info_section()) + b"e"
+        files = sources.files_of(info)
         self._emit(
             MetadataReceived(
                 info_hash=info_hash,
                 name=info.name(),
                 metainfo=metainfo,
-                files=sources.files_of(info),
-                total_size=info.total_size(),
+                files=files,
+                total_size=sum(f.size for f in files),
             )
         )
         alert.handle.save_resume_data(lt.save_resume_flags_t.save_info_dict)

@@ -147,14 +147,15 @@ def load_metainfo(data: bytes) -> Any:
 def parse_metainfo(data: bytes) -> ParsedTorrent:
     params = load_metainfo(data)
     info = params.ti
+    files = files_of(info)
     info_hash = torrent_id(info.info_hashes())
     if not is_torrent_id(info_hash):
         raise InvalidInput("torrent has an all-zero info hash", field="/metainfo")
     return ParsedTorrent(
         info_hash=info_hash,
         name=info.name(),
-        files=files_of(info),
-        total_size=info.total_size(),
+        files=files,
+        total_size=sum(f.size for f in files),
     )
 
 

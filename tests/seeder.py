@@ -48,7 +48,7 @@ class Seeder:
         self.payload = payload
         self.metainfo = make_torrent(payload)
         self.info = lt.torrent_info(self.metainfo)
-        self.session = lt.session(LOOPBACK_SETTINGS)
+        self.session: lt.session | None = lt.session(LOOPBACK_SETTINGS)
         params = lt.add_torrent_params()
         params.ti = self.info
         params.save_path = str(payload.parent)
@@ -61,6 +61,7 @@ class Seeder:
 
     @property
     def magnet(self) -> str:
+        assert self.session is not None
         port = self.session.listen_port()
         return (
             f"magnet:?xt=urn:btih:{self.info_hash}&dn={self.payload.name}"
@@ -77,8 +78,11 @@ class Seeder:
             time.sleep(0.05)
 
     def close(self) -> None:
+        """Stops seeding; safe to call twice."""
+        if self.session is None:
+            return
         self.session.remove_torrent(self.handle)
-        del self.session
+        self.session = None
 
 
 if __name__ == "__main__":
