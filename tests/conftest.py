@@ -12,6 +12,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -62,9 +63,8 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
-@pytest.fixture
-def database_url(postgres_server_url: str) -> Iterator[str]:
-    """A new, empty database on the test server, dropped afterwards."""
+@contextmanager
+def _fresh_database(postgres_server_url: str) -> Iterator[str]:
     name = f"revaer_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(postgres_server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -77,6 +77,20 @@ def database_url(postgres_server_url: str) -> Iterator[str]:
                     sql.Identifier(name)
                 )
             )
+
+
+@pytest.fixture
+def database_url(postgres_server_url: str) -> Iterator[str]:
+    """A new, empty database on the test server, dropped afterwards."""
+    with _fresh_database(postgres_server_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_database_url(postgres_server_url: str) -> Iterator[str]:
+    """One database for a module whose tests share a daemon."""
+    with _fresh_database(postgres_server_url) as url:
+        yield url
 
 
 @pytest.fixture

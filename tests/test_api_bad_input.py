@@ -1,0 +1,163 @@
+"""Bad input gets a clear Problem+JSON answer and changes nothing."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.daemon import Daemon
+
+ZERO = "0" * 40
+VALID = "c3f5c8a7d7f1e0b2a4d6c8e0f2a4b6c8d0e2f4a6"
+PROBLEM = "https://revaer.dev/problems/"
+
+
+@pytest.fixture(scope="module")
+def api_daemon(
+    tmp_path_factory: pytest.TempPathFactory, module_database_url: str
+) -> Iterator[Daemon]:
+    instance = Daemon(tmp_path_factory.mktemp("api") / "data", module_database_url)
+    instance.start()
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
+def unchanged(api_daemon: Daemon) -> Iterator[None]:
+    """Asserts that the test left the catalog and the job list as it found them."""
+    before = api_daemon.api("GET", "/v1/torrents")[1]["items"]
+    jobs_before = api_daemon.api("GET", "/v1/fs-jobs")[1]["items"]
+    yield
+    assert api_daemon.api("GET", "/v1/torrents")[1]["items"] == before
+    assert api_daemon.api("GET", "/v1/fs-jobs")[1]["items"] == jobs_before
+
+
+@pytest.mark.parametrize(
+    ("magnet", "detail"),
+    [
+        (f"magnet:?xt=urn:btih:{VALID}\n", "magnet contains whitespace or control characters"),
+        (f"magnet:?xt=urn:btih:{VALID} ", "magnet contains whitespace or control characters"),
+        (f"magnet:?xt=urn:btih:{ZERO}", f"magnet has a malformed hash: 'urn:btih:{ZERO}'"),
+        ("magnet:?xt=urn:btih:abc", "magnet has a malformed hash: 'urn:btih:abc'"),
+        (f"magnet:?xt=urn:btih:{VALID[:-1]}g", f"magnet has a malformed hash: 'urn:btih:{VALID[:-1]}g'"),
+        ("magnet:?dn=nothing", "magnet has no 'xt' (exact topic)"),
+        (f"http://example.invalid/?xt=urn:btih:{VALID}", "magnet must start with 'magnet:?'"),
+    ],
+)
+def test_a_bad_magnet_is_a_400_naming_the_problem(
+    api_daemon: Daemon, unchanged: None, magnet: str, detail: str
+) -> None:
+    status, body = api_daemon.api("POST", "/v1/torrents", {"magnet": magnet})
+
+    assert status == 400
+    assert body == {
+        "type": PROBLEM + "invalid-input",
+        "title": "Invalid input",
+        "status": 400,
+        "detail": detail,
+        "invalid_params": [{"name": "/magnet", "reason": detail}],
+    }
+
+
+def test_bad_json_is_a_400(api_daemon: Daemon, unchanged: None) -> None:
+    status, body = api_daemon.api("POST", "/v1/torrents", raw=b'{"magnet": ')
+
+    assert status == 400
+    assert body["type"] == PROBLEM + "invalid-input"
+    assert body["detail"].startswith("body is not valid JSON")
+
+
+@pytest.mark.parametrize(
+    ("body", "pointer"),
+    [
+        ({"magnet": f"magnet:?xt=urn:btih:{VALID}", "category": "../etc"}, "/category"),
+        ({"magnet": f"magnet:?xt=urn:btih:{VALID}", "category": "a/b"}, "/category"),
+        ({"magnet": f"magnet:?xt=urn:btih:{VALID}", "tags": ["ok", 3]}, "/tags/1"),
+        ({"magnet": f"magnet:?xt=urn:btih:{VALID}", "paused": "yes"}, "/paused"),
+        ({"magnet": f"magnet:?xt=urn:btih:{VALID}", "colour": "red"}, "/colour"),
+        ({"metainfo": "not base64!"}, "/metainfo"),
+        ({"metainfo": base64.b64encode(b"d4:spam4:eggse").decode()}, "/metainfo"),
+    ],
+)
+def test_a_bad_field_is_a_400_with_its_pointer(
+    api_daemon: Daemon, unchanged: None, body: dict[str, object], pointer: str
+) -> None:
+    status, problem = api_daemon.api("POST", "/v1/torrents", body)
+
+    assert status == 400
+    assert [p["name"] for p in problem["invalid_params"]] == [pointer]
+
+
+def test_neither_or_both_sources_is_a_400(api_daemon: Daemon, unchanged: None) -> None:
+    for body in ({}, {"magnet": f"magnet:?xt=urn:btih:{VALID}", "metainfo": ""}):
+        status, problem = api_daemon.api("POST", "/v1/torrents", body)
+
+        assert status == 400
+        assert problem["detail"] == "give exactly one of 'magnet' and 'metainfo'"
+
+
+def test_an_oversized_body_is_a_413(api_daemon: Daemon, unchanged: None) -> None:
+    raw = b'{"metainfo": "' + b"A" * (24 * 1024 * 1024) + b'"}'
+
+    status, problem = api_daemon.api("POST", "/v1/torrents", raw=raw)
+
+    assert status == 413
+    assert problem["type"] == PROBLEM + "body-too-large"
+
+
+@pytest.mark.parametrize("torrent_id", [VALID, ZERO, "not-a-hash", VALID.upper()])
+def test_an_unknown_id_is_a_404(
+    api_daemon: Daemon, unchanged: None, torrent_id: str
+) -> None:
+    status, problem = api_daemon.api("GET", f"/v1/torrents/{torrent_id}")
+
+    assert status == 404
+    assert problem["title"] == "Not found"
+    assert problem["detail"] == f"no torrent with id {torrent_id}"
+
+
+def test_the_cli_prints_the_detail_and_exits_2_on_bad_input(
+    api_daemon: Daemon, unchanged: None, tmp_path: Path
+) -> None:
+    junk = tmp_path / "junk.torrent"
+    junk.write_bytes(b"this is not bencode")
+
+    result = api_daemon.cli("add", str(junk))
+
+    assert result.returncode == 2
+    assert "libtorrent refused the torrent" in result.stderr
+    missing = api_daemon.cli("status", VALID)
+    assert missing.returncode == 2
+    assert f"404: no torrent with id {VALID}" in missing.stderr
+
+
+def test_the_cli_exits_3_when_the_daemon_is_unreachable() -> None:
+    import subprocess
+    import sys
+
+    from tests.daemon import free_port
+
+    result = subprocess.run(
+        [sys.executable, "-m", "revaer_actors",
+         "--api-url", f"http://127.0.0.1:{free_port()}", "ls"],
+        capture_output=True, text=True, timeout=60,
+    )
+
+    assert result.returncode == 3
+    assert "cannot reach the daemon" in result.stderr
+
+
+def test_adding_the_same_torrent_twice_is_a_409(api_daemon: Daemon) -> None:
+    magnet = "magnet:?xt=urn:btih:" + "1" * 40 + "&dn=twice"
+    first = api_daemon.api("POST", "/v1/torrents", {"magnet": magnet, "paused": True})
+    before = api_daemon.api("GET", "/v1/torrents")[1]["items"]
+
+    second = api_daemon.api("POST", "/v1/torrents", {"magnet": magnet})
+
+    assert first == (201, {"id": "1" * 40})
+    assert second[0] == 409
+    assert second[1]["type"] == PROBLEM + "already-exists"
+    assert api_daemon.api("GET", "/v1/torrents")[1]["items"] == before
