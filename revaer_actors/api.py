@@ -198,5 +198,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     try:
         items = await services.bridge.run(read)
     except Exception as exc:
-        raise DatabaseUnavailable("the database is unreachable; try again later") from exc
+        raise DatabaseUnavailable(
+            "the database is unreachable; try again later"
+        ) from exc
     return web.json_response({"items": items, "next": None})

@@ -40,20 +40,48 @@ def main(ctx: click.Context, api_url: str) -> None:
 
 
 @main.command()
-@click.option("--data-dir", envvar="REVAER_DATA_DIR", default="./revaer-data",
-              show_default=True, type=click.Path(path_type=Path))
-@click.option("--database-url", envvar="DATABASE_URL", default=None,
-              help="PostgreSQL URL; without it an embedded server runs in DATA_DIR.")
-@click.option("--api-listen", envvar="REVAER_API_LISTEN", default=None,
-              help="HOST:PORT for the API [default: 127.0.0.1:7070].")
-@click.option("--bt-listen", envvar="REVAER_BT_LISTEN", default=None,
-              help="HOST:PORT for BitTorrent [default: 0.0.0.0:6881].")
-@click.option("--downloads-dir", envvar="REVAER_DOWNLOADS_DIR", default=None,
-              type=click.Path(path_type=Path), help="[default: DATA_DIR/downloads]")
-@click.option("--library-dir", envvar="REVAER_LIBRARY_DIR", default=None,
-              type=click.Path(path_type=Path), help="[default: DATA_DIR/library]")
-@click.option("--log-level", envvar="REVAER_LOG_LEVEL", default="INFO",
-              show_default=True)
+@click.option(
+    "--data-dir",
+    envvar="REVAER_DATA_DIR",
+    default="./revaer-data",
+    show_default=True,
+    type=click.Path(path_type=Path),
+)
+@click.option(
+    "--database-url",
+    envvar="DATABASE_URL",
+    default=None,
+    help="PostgreSQL URL; without it an embedded server runs in DATA_DIR.",
+)
+@click.option(
+    "--api-listen",
+    envvar="REVAER_API_LISTEN",
+    default=None,
+    help="HOST:PORT for the API [default: 127.0.0.1:7070].",
+)
+@click.option(
+    "--bt-listen",
+    envvar="REVAER_BT_LISTEN",
+    default=None,
+    help="HOST:PORT for BitTorrent [default: 0.0.0.0:6881].",
+)
+@click.option(
+    "--downloads-dir",
+    envvar="REVAER_DOWNLOADS_DIR",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="[default: DATA_DIR/downloads]",
+)
+@click.option(
+    "--library-dir",
+    envvar="REVAER_LIBRARY_DIR",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="[default: DATA_DIR/library]",
+)
+@click.option(
+    "--log-level", envvar="REVAER_LOG_LEVEL", default="INFO", show_default=True
+)
 def run(
     data_dir: Path,
     database_url: str | None,
@@ -91,8 +119,9 @@ def run(
 @click.option("--tag", "tags", multiple=True, help="May be given several times.")
 @click.option("--paused", is_flag=True, help="Add without starting.")
 @click.pass_obj
-def add(api: str, source: str, category: str | None, tags: tuple[str, ...],
-        paused: bool) -> None:
+def add(
+    api: str, source: str, category: str | None, tags: tuple[str, ...], paused: bool
+) -> None:
     """Add a torrent from a MAGNET link or a .torrent FILE; prints its id."""
     body: dict[str, Any] = {"tags": list(tags), "paused": paused}
     if category is not None:
@@ -100,8 +129,11 @@ def add(api: str, source: str, category: str | None, tags: tuple[str, ...],
     if source.startswith("magnet:"):
         body["magnet"] = source
     elif source.startswith(("http://", "https://")):
-        _fail(EXIT_BAD_INPUT, "adding from a URL is not supported yet; "
-              "download the .torrent and add the file")
+        _fail(
+            EXIT_BAD_INPUT,
+            "adding from a URL is not supported yet; "
+            "download the .torrent and add the file",
+        )
     else:
         try:
             data = Path(source).read_bytes()
@@ -125,9 +157,14 @@ def list_torrents(api: str, as_json: bool) -> None:
 
     table = Table("id", "name", "state", "progress", "category", "library path")
     for t in items:
-        table.add_row(t["id"][:12], t["name"], t["state"],
-                      f"{t['progress'] * 100:.1f}%", t["category"] or "",
-                      t["library_path"] or "")
+        table.add_row(
+            t["id"][:12],
+            t["name"],
+            t["state"],
+            f"{t['progress'] * 100:.1f}%",
+            t["category"] or "",
+            t["library_path"] or "",
+        )
     console.print(table)
 
 
@@ -142,8 +179,19 @@ def status(api: str, torrent_id: str, as_json: bool) -> None:
         click.echo(json.dumps(t, indent=2))
         return
 
-    for key in ("id", "name", "state", "state_message", "progress", "category",
-                "tags", "save_path", "library_path", "added_at", "completed_at"):
+    for key in (
+        "id",
+        "name",
+        "state",
+        "state_message",
+        "progress",
+        "category",
+        "tags",
+        "save_path",
+        "library_path",
+        "added_at",
+        "completed_at",
+    ):
         console.print(f"[bold]{key}[/bold]: {t[key]}")
     for f in t["files"]:
         console.print(f"  {f['path']}  ({f['size']} bytes)")
@@ -161,15 +209,24 @@ def jobs(api: str, as_json: bool) -> None:
 
     table = Table("id", "torrent", "status", "stage", "mode", "destination", "error")
     for j in items:
-        table.add_row(str(j["id"]), j["torrent_id"][:12], j["status"], j["stage"],
-                      j["transfer_mode"], j["dst_path"] or "", j["last_error"] or "")
+        table.add_row(
+            str(j["id"]),
+            j["torrent_id"][:12],
+            j["status"],
+            j["stage"],
+            j["transfer_mode"],
+            j["dst_path"] or "",
+            j["last_error"] or "",
+        )
     console.print(table)
 
 
 def _request(api: str, method: str, path: str, body: Any = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
-        api + path, data=data, method=method,
+        api + path,
+        data=data,
+        method=method,
         headers={"Content-Type": "application/json", "Accept": "application/json"},
     )
     try:

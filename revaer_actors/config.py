@@ -52,7 +52,9 @@ def load_config(
         api_host=host,
         api_port=port,
         bt_listen=bt_listen or file.get("bt_listen", DEFAULT_BT_LISTEN),
-        downloads_dir=_dir(downloads_dir, file.get("downloads_dir"), data_dir, "downloads"),
+        downloads_dir=_dir(
+            downloads_dir, file.get("downloads_dir"), data_dir, "downloads"
+        ),
         library_dir=_dir(library_dir, file.get("library_dir"), data_dir, "library"),
         engine=_engine(file.get("engine", {})),
     )

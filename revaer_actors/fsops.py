@@ -39,8 +39,20 @@ def plan_destination(library: Path, record: TorrentRecord) -> Destination:
     root = library.resolve()
     parent = root / record.category if record.category else root
     payload = parent / record.name
-    resolved = payload.resolve()
-    if not resolved.is_relative_to(root) or resolved == root:
+    try:
+        folder = parent.resolve()
+        landing = payload.resolve().parent
+    except (OSError, ValueError) as exc:
+        raise RevaerError(f"destination {payload} cannot be resolved: {exc}") from exc
+    # The payload must be a direct child of its folder and the folder inside
+    # the library: this refuses "..", ".", absolute names and separators alike.
+    # resolve() follows symlinks, so a category folder that links out of the
+    # library is refused too.
+    if (
+        record.name in ("", ".", "..")
+        or landing != folder
+        or not folder.is_relative_to(root)
+    ):
         raise RevaerError(f"destination {payload} is outside the library {root}")
     return Destination(parent=parent, payload=payload)
 
@@ -70,6 +82,15 @@ class FsOpsActor(pykka.ThreadingActor):
         self._relocated = relocated
 
     def post_process(self, record: TorrentRecord) -> None:
+        """Files a completed torrent; told, so failures are logged here."""
+        try:
+            self._post_process(record)
+        except RevaerError as exc:
+            # TODO(outage handling): retry the job when the database is back;
+            # today it is picked up again at the next boot or completion.
+            log.warning("fs job deferred info_hash=%s cause=%s", record.info_hash, exc)
+
+    def _post_process(self, record: TorrentRecord) -> None:
         info_hash = record.info_hash
         if info_hash in self._moves:
             return
@@ -100,7 +121,9 @@ class FsOpsActor(pykka.ThreadingActor):
             self._finish(job, record.info_hash, destination)
             return
         if os.path.lexists(destination.payload):
-            self._fail(job, "plan", f"destination already exists: {destination.payload}")
+            self._fail(
+                job, "plan", f"destination already exists: {destination.payload}"
+            )
             return
 
         try:
@@ -150,7 +173,9 @@ class FsOpsActor(pykka.ThreadingActor):
             job.id, info_hash, str(destination.parent), str(destination.payload)
         ).get(timeout=30)
         if self._relocated is not None:
-            self._relocated(info_hash, str(destination.parent), str(destination.payload))
+            self._relocated(
+                info_hash, str(destination.parent), str(destination.payload)
+            )
         log.info(
             "fs job moved job_id=%d info_hash=%s dst=%s",
             job.id,

@@ -31,7 +31,9 @@ _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 def _load_queries() -> dict[str, str]:
     text = resources.files("revaer_actors").joinpath("queries.sql").read_text()
     parts = _HEADER.split(text)[1:]
-    return {name: body.strip() for name, body in zip(parts[::2], parts[1::2])}
+    return {
+        name: body.strip() for name, body in zip(parts[::2], parts[1::2], strict=True)
+    }
 
 
 QUERIES: dict[str, str] = _load_queries()
@@ -111,9 +113,7 @@ def update_resume_data(
     )
 
 
-def mark_completed(
-    conn: psycopg.Connection[Any], info_hash: str, at: datetime
-) -> None:
+def mark_completed(conn: psycopg.Connection[Any], info_hash: str, at: datetime) -> None:
     conn.execute(
         QUERIES["mark_torrent_completed"], {"info_hash": info_hash, "completed_at": at}
     )
@@ -140,7 +140,11 @@ def insert_job(
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
             QUERIES["insert_fs_job"],
-            {"torrent_id": torrent_id, "transfer_mode": mode.value, "src_path": src_path},
+            {
+                "torrent_id": torrent_id,
+                "transfer_mode": mode.value,
+                "src_path": src_path,
+            },
         ).fetchone()
     if row is None:
         return None
@@ -184,9 +188,7 @@ def select_jobs(conn: psycopg.Connection[Any]) -> list[JobRecord]:
         return [_job(row) for row in cur.execute(QUERIES["select_fs_jobs"])]
 
 
-def select_live_job(
-    conn: psycopg.Connection[Any], torrent_id: str
-) -> JobRecord | None:
+def select_live_job(conn: psycopg.Connection[Any], torrent_id: str) -> JobRecord | None:
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
             QUERIES["select_live_fs_job"], {"torrent_id": torrent_id}
@@ -194,7 +196,9 @@ def select_live_job(
     return _job(row) if row is not None else None
 
 
-def _history(conn: psycopg.Connection[Any], job: JobRecord, message: str | None) -> None:
+def _history(
+    conn: psycopg.Connection[Any], job: JobRecord, message: str | None
+) -> None:
     conn.execute(
         QUERIES["insert_fs_job_history"],
         {

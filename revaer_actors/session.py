@@ -103,7 +103,7 @@ class SessionActor(pykka.ThreadingActor):
         self._resume_waiters: dict[str, Any] = {}
 
     def on_start(self) -> None:
-        self._session = lt.session(self._settings.pack())
+        self._session = lt.session(self._settings.pack())  # type: ignore[call-overload]
         self._pump.start()
         self._ticker.start()
         log.info("engine started listen=%s", self._settings.listen)
@@ -161,7 +161,9 @@ class SessionActor(pykka.ThreadingActor):
             return sources.load_metainfo(spec.metainfo), note
         if spec.magnet is not None:
             return lt.parse_magnet_uri(spec.magnet), note
-        raise EngineError("torrent has neither metainfo nor magnet", info_hash=spec.info_hash)
+        raise EngineError(
+            "torrent has neither metainfo nor magnet", info_hash=spec.info_hash
+        )
 
     def move_storage(self, info_hash: str, path: str) -> None:
         handle = self._handle(info_hash)

@@ -23,7 +23,8 @@ MAX_MAGNET_CHARS = 8 * 1024
 MAX_METAINFO_BYTES = 16 * 1024 * 1024
 
 # libtorrent's own defaults, written out so that they cannot drift between the
-# add path and the boot path.
+# add path and the boot path. libtorrent ignores max_buffer_size for a buffer
+# already in memory, so MAX_METAINFO_BYTES is checked by hand before parsing.
 LOAD_LIMITS = {
     "max_buffer_size": MAX_METAINFO_BYTES,
     "max_pieces": 0x200000,
@@ -34,7 +35,6 @@ LOAD_LIMITS = {
 _HEX40 = re.compile(r"[0-9a-fA-F]{40}")
 _BASE32_32 = re.compile(r"[A-Za-z2-7]{32}")
 _BTMH = re.compile(r"1220[0-9a-fA-F]{64}")
-_LABEL_FORBIDDEN = set("/\\") | {chr(c) for c in range(32)} | {"\x7f"}
 _ID = re.compile(r"[0-9a-f]{40}")
 
 
@@ -89,7 +89,9 @@ def parse_magnet(uri: Any) -> ParsedTorrent:
     try:
         params = lt.parse_magnet_uri(uri)
     except RuntimeError as exc:
-        raise InvalidInput(f"libtorrent refused the magnet: {exc}", field="/magnet")
+        raise InvalidInput(
+            f"libtorrent refused the magnet: {exc}", field="/magnet"
+        ) from None
 
     info_hash = torrent_id(params.info_hashes)
     if not is_torrent_id(info_hash):
@@ -106,14 +108,18 @@ def _check_exact_topics(uri: str) -> None:
     try:
         pairs = parse_qsl(uri[len("magnet:?") :], strict_parsing=True)
     except ValueError as exc:
-        raise InvalidInput(f"magnet query is malformed: {exc}", field="/magnet")
+        raise InvalidInput(
+            f"magnet query is malformed: {exc}", field="/magnet"
+        ) from None
 
     topics = [value for key, value in pairs if key == "xt"]
     if not topics:
         raise InvalidInput("magnet has no 'xt' (exact topic)", field="/magnet")
     for topic in topics:
         if not _valid_topic(topic):
-            raise InvalidInput(f"magnet has a malformed hash: {topic!r}", field="/magnet")
+            raise InvalidInput(
+                f"magnet has a malformed hash: {topic!r}", field="/magnet"
+            )
 
 
 def _valid_topic(topic: str) -> bool:
@@ -137,7 +143,9 @@ def load_metainfo(data: bytes) -> Any:
             f"metainfo is larger than {MAX_METAINFO_BYTES} bytes", field="/metainfo"
         )
     try:
-        return lt.load_torrent_buffer(data, dict(LOAD_LIMITS))
+        # The stubs call the second argument add_torrent_params; the binding
+        # takes load_torrent_limits as a dict (checked: max_pieces is enforced).
+        return lt.load_torrent_buffer(data, dict(LOAD_LIMITS))  # type: ignore[call-overload]
     except RuntimeError as exc:
         raise InvalidInput(
             f"libtorrent refused the torrent: {exc}", field="/metainfo"
@@ -179,9 +187,11 @@ def parse_label(value: Any, pointer: str) -> str:
         raise InvalidInput(
             "must not start with a dot or with or end in spaces", field=pointer
         )
-    if _LABEL_FORBIDDEN.intersection(value):
+    # isprintable() also refuses bidi overrides, line separators and
+    # unassigned code points, which would make a folder name lie about itself.
+    if "/" in value or "\\" in value or not value.isprintable():
         raise InvalidInput(
-            "must not contain slashes or control characters", field=pointer
+            "must not contain slashes or unprintable characters", field=pointer
         )
     return value
 

@@ -124,9 +124,7 @@ class TorrentActor(pykka.ThreadingActor):
         self._last_message = self._clock()
 
     def on_error(self, event: TorrentErrored) -> None:
-        log.warning(
-            "torrent error info_hash=%s cause=%s", event.info_hash, event.error
-        )
+        log.warning("torrent error info_hash=%s cause=%s", event.info_hash, event.error)
         self._persistence.record_state(
             event.info_hash, TorrentState.FAILED, event.error
         )

@@ -38,13 +38,28 @@ def unchanged(api_daemon: Daemon) -> Iterator[None]:
 @pytest.mark.parametrize(
     ("magnet", "detail"),
     [
-        (f"magnet:?xt=urn:btih:{VALID}\n", "magnet contains whitespace or control characters"),
-        (f"magnet:?xt=urn:btih:{VALID} ", "magnet contains whitespace or control characters"),
-        (f"magnet:?xt=urn:btih:{ZERO}", f"magnet has a malformed hash: 'urn:btih:{ZERO}'"),
+        (
+            f"magnet:?xt=urn:btih:{VALID}\n",
+            "magnet contains whitespace or control characters",
+        ),
+        (
+            f"magnet:?xt=urn:btih:{VALID} ",
+            "magnet contains whitespace or control characters",
+        ),
+        (
+            f"magnet:?xt=urn:btih:{ZERO}",
+            f"magnet has a malformed hash: 'urn:btih:{ZERO}'",
+        ),
         ("magnet:?xt=urn:btih:abc", "magnet has a malformed hash: 'urn:btih:abc'"),
-        (f"magnet:?xt=urn:btih:{VALID[:-1]}g", f"magnet has a malformed hash: 'urn:btih:{VALID[:-1]}g'"),
+        (
+            f"magnet:?xt=urn:btih:{VALID[:-1]}g",
+            f"magnet has a malformed hash: 'urn:btih:{VALID[:-1]}g'",
+        ),
         ("magnet:?dn=nothing", "magnet has no 'xt' (exact topic)"),
-        (f"http://example.invalid/?xt=urn:btih:{VALID}", "magnet must start with 'magnet:?'"),
+        (
+            f"http://example.invalid/?xt=urn:btih:{VALID}",
+            "magnet must start with 'magnet:?'",
+        ),
     ],
 )
 def test_a_bad_magnet_is_a_400_naming_the_problem(
@@ -141,9 +156,17 @@ def test_the_cli_exits_3_when_the_daemon_is_unreachable() -> None:
     from tests.daemon import free_port
 
     result = subprocess.run(
-        [sys.executable, "-m", "revaer_actors",
-         "--api-url", f"http://127.0.0.1:{free_port()}", "ls"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "revaer_actors",
+            "--api-url",
+            f"http://127.0.0.1:{free_port()}",
+            "ls",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
     assert result.returncode == 3

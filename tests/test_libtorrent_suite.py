@@ -14,7 +14,9 @@ import pytest
 from revaer_actors.sources import torrent_id
 from tests.daemon import Daemon
 
-SUITE = Path(__file__).resolve().parents[2] / "shared/fixtures/torrents/libtorrent-suite"
+SUITE = (
+    Path(__file__).resolve().parents[2] / "shared/fixtures/torrents/libtorrent-suite"
+)
 
 
 def _expected() -> list[tuple[str, str, str]]:

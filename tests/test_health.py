@@ -1,0 +1,52 @@
+"""/health names the component that is down, and recovers with it."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg import sql
+
+from tests.daemon import Daemon
+
+
+def _set_connections(server_url: str, database_url: str, allowed: bool) -> None:
+    name = urlsplit(database_url).path.lstrip("/")
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
+                sql.Identifier(name), sql.SQL("true" if allowed else "false")
+            )
+        )
+        if not allowed:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s",
+                (name,),
+            )
+
+
+def test_health_is_503_naming_the_database_while_it_refuses_connections(
+    daemon: Daemon, postgres_server_url: str, database_url: str
+) -> None:
+    assert daemon.api("GET", "/health")[0] == 200
+
+    _set_connections(postgres_server_url, database_url, allowed=False)
+    try:
+        status, body = daemon.wait_for(
+            lambda: (r := daemon.api("GET", "/health"))[0] == 503 and r,
+            "health to report the database down",
+        )
+        add = daemon.api(
+            "POST", "/v1/torrents", {"magnet": "magnet:?xt=urn:btih:" + "2" * 40}
+        )
+    finally:
+        _set_connections(postgres_server_url, database_url, allowed=True)
+
+    assert body["status"] == "degraded"
+    assert body["failing"] == ["database"]
+    assert body["components"] == {"database": "down", "engine": "ok"}
+    assert add[0] == 503
+    assert add[1]["type"] == "https://revaer.dev/problems/database-unavailable"
+    daemon.wait_for(lambda: daemon.api("GET", "/health")[0] == 200, "recovery")
+    assert daemon.api("GET", "/v1/torrents")[1]["items"] == []
