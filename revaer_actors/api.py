@@ -13,6 +13,7 @@ from psycopg_pool import ConnectionPool
 
 from revaer_actors import __version__, repository, sources
 from revaer_actors.bridge import ActorBridge
+from revaer_actors.commands import Remove, parse_action
 from revaer_actors.errors import (
     DatabaseUnavailable,
     EngineError,
@@ -118,6 +119,7 @@ def create_app(services: Services) -> web.Application:
             web.get("/v1/torrents", list_torrents),
             web.post("/v1/torrents", add_torrent),
             web.get("/v1/torrents/{id}", get_torrent),
+            web.post("/v1/torrents/{id}/action", torrent_action),
             web.get("/v1/fs-jobs", list_jobs),
         ]
     )
@@ -171,14 +173,32 @@ async def get_torrent(request: web.Request) -> web.Response:
     return web.json_response(record.as_json())
 
 
-async def add_torrent(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
+async def _json_body(request: web.Request) -> Any:
     raw = await request.read()
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise InvalidInput(f"body is not valid JSON: {exc}") from None
 
+
+async def torrent_action(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    info_hash = request.match_info["id"]
+    if not sources.is_torrent_id(info_hash):
+        raise TorrentNotFound(info_hash)
+
+    command = parse_action(await _json_body(request))
+    record = await services.bridge.ask(
+        services.orchestrator.command(info_hash, command)
+    )
+    if isinstance(command, Remove):
+        return web.json_response({"id": info_hash, "removed": True})
+    return web.json_response(record.as_json())
+
+
+async def add_torrent(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body = await _json_body(request)
     add = await services.bridge.run(sources.parse_add_request, body)
     info_hash = await services.bridge.ask(services.orchestrator.add(add))
     return web.json_response(

@@ -221,6 +221,95 @@ def jobs(api: str, as_json: bool) -> None:
     console.print(table)
 
 
+@main.group()
+@click.argument("torrent_id")
+@click.pass_context
+def action(ctx: click.Context, torrent_id: str) -> None:
+    """Run a command on torrent TORRENT_ID."""
+    ctx.obj = (ctx.obj, torrent_id)
+
+
+def _act(ctx: click.Context, body: dict[str, Any], as_json: bool) -> None:
+    api, torrent_id = ctx.obj
+    answer = _request(api, "POST", f"/v1/torrents/{torrent_id}/action", body)
+    if as_json:
+        click.echo(json.dumps(answer, indent=2))
+    elif answer.get("removed"):
+        click.echo(f"{torrent_id} removed")
+    else:
+        click.echo(f"{torrent_id} {answer['state']}")
+
+
+_json_flag = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def _simple_action(name: str, summary: str) -> None:
+    @action.command(name=name, help=summary)
+    @_json_flag
+    @click.pass_context
+    def command(ctx: click.Context, as_json: bool) -> None:
+        _act(ctx, {"type": name}, as_json)
+
+
+_simple_action("pause", "Stop transferring; stays paused across restarts.")
+_simple_action("resume", "Start transferring again.")
+_simple_action("recheck", "Verify the data on disk against the piece hashes.")
+_simple_action("reannounce", "Announce to every tracker now.")
+
+
+@action.command()
+@click.option("--delete-data", is_flag=True, help="Also delete the downloaded files.")
+@_json_flag
+@click.pass_context
+def remove(ctx: click.Context, delete_data: bool, as_json: bool) -> None:
+    """Forget the torrent (and, with --delete-data, its files)."""
+    _act(ctx, {"type": "remove", "delete_data": delete_data}, as_json)
+
+
+@action.command()
+@click.option("--enable/--disable", required=True)
+@_json_flag
+@click.pass_context
+def sequential(ctx: click.Context, enable: bool, as_json: bool) -> None:
+    """Download pieces in order (for watching while downloading)."""
+    _act(ctx, {"type": "sequential", "enable": enable}, as_json)
+
+
+@action.command()
+@click.option("--download", type=int, default=None, help="Bytes/s; 0 = unlimited.")
+@click.option("--upload", type=int, default=None, help="Bytes/s; 0 = unlimited.")
+@_json_flag
+@click.pass_context
+def rate(
+    ctx: click.Context, download: int | None, upload: int | None, as_json: bool
+) -> None:
+    """Set per-torrent rate limits."""
+    body: dict[str, Any] = {"type": "rate"}
+    if download is not None:
+        body["download_limit"] = download
+    if upload is not None:
+        body["upload_limit"] = upload
+    _act(ctx, body, as_json)
+
+
+@action.command()
+@click.argument("name", required=False)
+@_json_flag
+@click.pass_context
+def category(ctx: click.Context, name: str | None, as_json: bool) -> None:
+    """Set the category; without NAME, clear it."""
+    _act(ctx, {"type": "category", "category": name}, as_json)
+
+
+@action.command()
+@click.argument("names", nargs=-1)
+@_json_flag
+@click.pass_context
+def tags(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> None:
+    """Replace the tags with NAMES (none clears them)."""
+    _act(ctx, {"type": "tags", "tags": list(names)}, as_json)
+
+
 def _request(api: str, method: str, path: str, body: Any = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(

@@ -56,6 +56,9 @@ class TorrentRecord:
     category: str | None = None
     tags: tuple[str, ...] = ()
     paused: bool = False
+    sequential: bool = False
+    download_limit: int | None = None
+    upload_limit: int | None = None
     state_message: str | None = None
     library_path: str | None = None
     progress: float = 0.0
@@ -85,6 +88,10 @@ class TorrentRecord:
             "total_size": self.total_size,
             "category": self.category,
             "tags": list(self.tags),
+            "paused": self.paused,
+            "sequential": self.sequential,
+            "download_limit": self.download_limit,
+            "upload_limit": self.upload_limit,
             "save_path": self.save_path,
             "library_path": self.library_path,
             "added_at": self.added_at.isoformat(),

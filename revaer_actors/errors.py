@@ -31,6 +31,12 @@ class TorrentNotFound(RevaerError):
         self.info_hash = info_hash
 
 
+class JobNotFound(RevaerError):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(f"no fs job with id {job_id}")
+        self.job_id = job_id
+
+
 class DatabaseUnavailable(RevaerError):
     """A write that needs a durable answer could not be committed."""
 

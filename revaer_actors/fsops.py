@@ -159,14 +159,34 @@ class FsOpsActor(pykka.ThreadingActor):
         if move is None:
             return
 
-        self._finish(move.job, info_hash, move.destination)
+        try:
+            self._finish(move.job, info_hash, move.destination)
+        except RevaerError as exc:
+            log.warning(
+                "fs job not recorded job_id=%d info_hash=%s cause=%s",
+                move.job.id,
+                info_hash,
+                exc,
+            )
 
     def storage_move_failed(self, info_hash: str, error: str) -> None:
         move = self._moves.pop(info_hash, None)
         if move is None:
             return
 
-        self._fail(move.job, "transfer", error)
+        try:
+            self._fail(move.job, "transfer", error)
+        except RevaerError as exc:
+            log.warning(
+                "fs job not recorded job_id=%d info_hash=%s cause=%s",
+                move.job.id,
+                info_hash,
+                exc,
+            )
+
+    def forget(self, info_hash: str) -> None:
+        """The torrent was removed: a move in flight no longer has a job."""
+        self._moves.pop(info_hash, None)
 
     def _finish(self, job: JobRecord, info_hash: str, destination: Destination) -> None:
         job = self._persistence.finish_job_moved(

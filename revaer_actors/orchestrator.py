@@ -15,6 +15,7 @@ from typing import Any
 
 import pykka
 
+from revaer_actors.commands import Command, Remove
 from revaer_actors.domain import (
     EngineEvent,
     JobRecord,
@@ -110,14 +111,7 @@ class OrchestratorActor(pykka.ThreadingActor):
         return record.evolve(save_path=str(landed))
 
     def _add_to_engine(self, record: TorrentRecord) -> None:
-        spec = EngineAdd(
-            info_hash=record.info_hash,
-            save_path=record.save_path,
-            paused=record.paused,
-            magnet=record.magnet,
-            metainfo=record.metainfo,
-            resume_data=record.resume_data,
-        )
+        spec = EngineAdd.from_record(record)
         try:
             note = self._session.add_torrent(spec).get(timeout=ASK_TIMEOUT)
         except EngineError as exc:
@@ -178,6 +172,30 @@ class OrchestratorActor(pykka.ThreadingActor):
         )
         return info_hash
 
+    def command(self, info_hash: str, command: Command | Remove) -> TorrentRecord:
+        """Runs a user command; answers once it is committed and applied."""
+        if info_hash not in self._catalog:
+            raise TorrentNotFound(info_hash)
+
+        if isinstance(command, Remove):
+            return self._remove(info_hash, command.delete_data)
+        actor = self._actor(info_hash)
+        record: TorrentRecord = actor.apply(command).get(timeout=ASK_TIMEOUT)
+        self._catalog[info_hash] = record
+        return record
+
+    def _remove(self, info_hash: str, delete_data: bool) -> TorrentRecord:
+        self._persistence.remove_torrent(info_hash).get(timeout=ASK_TIMEOUT)
+
+        ref = self._actors.pop(info_hash, None)
+        if ref is not None:
+            ref.stop()
+        record = self._catalog.pop(info_hash)
+        self._fsops.forget(info_hash)
+        self._session.remove(info_hash, delete_data).get(timeout=ASK_TIMEOUT)
+        log.info("torrent removed info_hash=%s delete_data=%s", info_hash, delete_data)
+        return record
+
     def list_torrents(self) -> list[TorrentRecord]:
         return list(self._catalog.values())
 
@@ -226,7 +244,7 @@ class OrchestratorActor(pykka.ThreadingActor):
         if record is None:
             return None
         ref = TorrentActor.start(
-            record, self._persistence, self._fsops, self._publisher()
+            record, self._persistence, self._session, self._fsops, self._publisher()
         )
         self._actors[info_hash] = ref
         return ref.proxy()

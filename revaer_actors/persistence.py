@@ -30,7 +30,7 @@ from revaer_actors.domain import (
     TorrentStatus,
     TransferMode,
 )
-from revaer_actors.errors import DatabaseUnavailable, TorrentExists
+from revaer_actors.errors import DatabaseUnavailable, TorrentExists, TorrentNotFound
 from revaer_actors.ticker import Ticker
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,15 @@ class PersistenceActor(pykka.ThreadingActor):
         if not self._commit(insert):
             raise TorrentExists(record.info_hash)
         log.info("torrent stored info_hash=%s name=%s", record.info_hash, record.name)
+
+    def save_settings(self, record: TorrentRecord) -> None:
+        if not self._commit(lambda conn: repository.update_settings(conn, record)):
+            raise TorrentNotFound(record.info_hash)
+
+    def remove_torrent(self, info_hash: str) -> None:
+        if not self._commit(lambda conn: repository.delete_torrent(conn, info_hash)):
+            raise TorrentNotFound(info_hash)
+        log.info("torrent forgotten info_hash=%s", info_hash)
 
     def load_catalog(self) -> list[TorrentRecord]:
         return self._commit(repository.select_torrents)

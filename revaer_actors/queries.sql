@@ -24,6 +24,25 @@ UPDATE revaer_runtime.torrents
    SET state = %(state)s, state_message = %(state_message)s
  WHERE info_hash = %(info_hash)s;
 
+-- name: update_torrent_settings
+-- Stores what a user command changed: pause flag, labels and options.
+UPDATE revaer_runtime.torrents
+   SET paused = %(paused)s,
+       state = %(state)s,
+       category = %(category)s,
+       tags = %(tags)s,
+       sequential = %(sequential)s,
+       download_limit = %(download_limit)s,
+       upload_limit = %(upload_limit)s
+ WHERE info_hash = %(info_hash)s
+RETURNING info_hash;
+
+-- name: delete_torrent
+-- Forgets a torrent; its jobs and their history go with it.
+DELETE FROM revaer_runtime.torrents
+ WHERE info_hash = %(info_hash)s
+RETURNING info_hash;
+
 -- name: update_torrent_progress
 -- Records the latest progress and rates (coalesced, latest wins).
 UPDATE revaer_runtime.torrents
@@ -64,7 +83,8 @@ UPDATE revaer_runtime.torrents
 -- name: select_torrents
 -- Every torrent in the catalog, oldest first.
 SELECT info_hash, name, state, state_message, paused, category, tags,
-       save_path, library_path, progress, download_rate, upload_rate,
+       sequential, download_limit, upload_limit, save_path, library_path,
+       progress, download_rate, upload_rate,
        total_done, total_size, magnet, metainfo, resume_data, files,
        added_at, completed_at
   FROM revaer_runtime.torrents

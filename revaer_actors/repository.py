@@ -24,6 +24,7 @@ from revaer_actors.domain import (
     TorrentState,
     TransferMode,
 )
+from revaer_actors.errors import JobNotFound
 
 _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
@@ -75,6 +76,29 @@ def update_state(
         QUERIES["update_torrent_state"],
         {"info_hash": info_hash, "state": state.value, "state_message": message},
     )
+
+
+def update_settings(conn: psycopg.Connection[Any], record: TorrentRecord) -> bool:
+    """Returns False when the torrent is no longer in the catalog."""
+    row = conn.execute(
+        QUERIES["update_torrent_settings"],
+        {
+            "info_hash": record.info_hash,
+            "paused": record.paused,
+            "state": record.state.value,
+            "category": record.category,
+            "tags": list(record.tags),
+            "sequential": record.sequential,
+            "download_limit": record.download_limit,
+            "upload_limit": record.upload_limit,
+        },
+    ).fetchone()
+    return row is not None
+
+
+def delete_torrent(conn: psycopg.Connection[Any], info_hash: str) -> bool:
+    row = conn.execute(QUERIES["delete_torrent"], {"info_hash": info_hash}).fetchone()
+    return row is not None
 
 
 def update_progress(
@@ -176,7 +200,8 @@ def update_job(
                 "attempt_increment": 1 if new_attempt else 0,
             },
         ).fetchone()
-    assert row is not None, f"fs job {job_id} vanished"
+    if row is None:
+        raise JobNotFound(job_id)
 
     job = _job(row)
     _history(conn, job, error)
@@ -221,6 +246,9 @@ def _torrent(row: dict[str, Any]) -> TorrentRecord:
         state=TorrentState(row["state"]),
         state_message=row["state_message"],
         paused=row["paused"],
+        sequential=row["sequential"],
+        download_limit=row["download_limit"],
+        upload_limit=row["upload_limit"],
         category=row["category"],
         tags=tuple(row["tags"]),
         save_path=row["save_path"],

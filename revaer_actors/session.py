@@ -26,6 +26,7 @@ from revaer_actors.domain import (
     StorageMoveFailed,
     TorrentErrored,
     TorrentFinished,
+    TorrentRecord,
     TorrentState,
     TorrentStatus,
 )
@@ -85,9 +86,26 @@ class EngineAdd:
     info_hash: str
     save_path: str
     paused: bool = False
+    sequential: bool = False
+    download_limit: int | None = None
+    upload_limit: int | None = None
     magnet: str | None = None
     metainfo: bytes | None = field(default=None, repr=False)
     resume_data: bytes | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_record(cls, record: TorrentRecord) -> EngineAdd:
+        return cls(
+            info_hash=record.info_hash,
+            save_path=record.save_path,
+            paused=record.paused,
+            sequential=record.sequential,
+            download_limit=record.download_limit,
+            upload_limit=record.upload_limit,
+            magnet=record.magnet,
+            metainfo=record.metainfo,
+            resume_data=record.resume_data,
+        )
 
 
 class SessionActor(pykka.ThreadingActor):
@@ -138,6 +156,12 @@ class SessionActor(pykka.ThreadingActor):
         )
         if spec.paused:
             params.flags |= lt.torrent_flags.paused
+        if spec.sequential:
+            params.flags |= lt.torrent_flags.sequential_download
+        else:
+            params.flags &= ~lt.torrent_flags.sequential_download
+        params.download_limit = spec.download_limit or -1
+        params.upload_limit = spec.upload_limit or -1
 
         try:
             handle = self._session.add_torrent(params)
@@ -163,6 +187,38 @@ class SessionActor(pykka.ThreadingActor):
             return lt.parse_magnet_uri(spec.magnet), note
         raise EngineError(
             "torrent has neither metainfo nor magnet", info_hash=spec.info_hash
+        )
+
+    def configure(self, spec: EngineAdd) -> None:
+        """Applies the user's options to a torrent that is already loaded."""
+        handle = self._handle(spec.info_hash)
+        if spec.paused:
+            handle.pause(lt.torrent_handle.graceful_pause)
+        else:
+            handle.resume()
+        if spec.sequential:
+            handle.set_flags(lt.torrent_flags.sequential_download)
+        else:
+            handle.unset_flags(lt.torrent_flags.sequential_download)
+        handle.set_download_limit(spec.download_limit or -1)
+        handle.set_upload_limit(spec.upload_limit or -1)
+
+    def recheck(self, info_hash: str) -> None:
+        self._handle(info_hash).force_recheck()
+
+    def reannounce(self, info_hash: str) -> None:
+        self._handle(info_hash).force_reannounce()
+
+    def remove(self, info_hash: str, delete_data: bool) -> None:
+        handle = self._handles.pop(info_hash, None)
+        if handle is None or not handle.is_valid():
+            return
+        flags = lt.session.delete_files if delete_data else 0
+        self._session.remove_torrent(handle, flags)
+        log.info(
+            "engine removed torrent info_hash=%s delete_data=%s",
+            info_hash,
+            delete_data,
         )
 
     def move_storage(self, info_hash: str, path: str) -> None:

@@ -220,7 +220,7 @@ def parse_add_request(body: Any) -> AddRequest:
         magnet=magnet,
         metainfo=metainfo,
         category=_optional_label(body.get("category"), "/category"),
-        tags=_tags(body.get("tags", [])),
+        tags=parse_tags(body.get("tags", [])),
         paused=_bool(body.get("paused", False), "/paused"),
     )
 
@@ -238,7 +238,8 @@ def _optional_label(value: Any, pointer: str) -> str | None:
     return None if value is None else parse_label(value, pointer)
 
 
-def _tags(value: Any) -> tuple[str, ...]:
+def parse_tags(value: Any) -> tuple[str, ...]:
+    """A list of labels, de-duplicated in order."""
     if not isinstance(value, list) or len(value) > 32:
         raise InvalidInput("tags must be a list of at most 32 strings", field="/tags")
     labels = [parse_label(tag, f"/tags/{i}") for i, tag in enumerate(value)]

@@ -15,6 +15,7 @@ from typing import Any
 
 import pykka
 
+from revaer_actors.commands import Command, Reannounce, Recheck
 from revaer_actors.domain import (
     MetadataReceived,
     ResumeDataSaved,
@@ -23,8 +24,11 @@ from revaer_actors.domain import (
     TorrentState,
     TorrentStatus,
 )
+from revaer_actors.session import EngineAdd
 
 log = logging.getLogger(__name__)
+
+ASK_TIMEOUT = 30.0
 
 # At most four progress writes a second per torrent; state changes always go.
 PROGRESS_INTERVAL = 0.25
@@ -35,6 +39,7 @@ class TorrentActor(pykka.ThreadingActor):
         self,
         record: TorrentRecord,
         persistence: Any,
+        session: Any,
         fsops: Any,
         publish: Callable[[TorrentRecord], object],
         clock: Callable[[], float] = time.monotonic,
@@ -42,6 +47,7 @@ class TorrentActor(pykka.ThreadingActor):
         super().__init__()
         self._record = record
         self._persistence = persistence
+        self._session = session
         self._fsops = fsops
         self._publish = publish
         self._clock = clock
@@ -130,6 +136,28 @@ class TorrentActor(pykka.ThreadingActor):
         )
         self._update(state=TorrentState.FAILED, state_message=event.error)
 
+    def apply(self, command: Command) -> TorrentRecord:
+        """Commits what the command changes, then applies it to libtorrent."""
+        record = command.apply_to(self._record)
+        if record != self._record:
+            self._persistence.save_settings(record).get(timeout=ASK_TIMEOUT)
+            self._update(**_settings(record))
+            log.info(
+                "torrent command applied info_hash=%s command=%s",
+                record.info_hash,
+                type(command).__name__.lower(),
+            )
+
+        if isinstance(command, Recheck):
+            self._session.recheck(record.info_hash).get(timeout=ASK_TIMEOUT)
+        elif isinstance(command, Reannounce):
+            self._session.reannounce(record.info_hash).get(timeout=ASK_TIMEOUT)
+        else:
+            self._session.configure(EngineAdd.from_record(record)).get(
+                timeout=ASK_TIMEOUT
+            )
+        return self._record
+
     def on_relocated(self, save_path: str, library_path: str) -> None:
         self._update(save_path=save_path, library_path=library_path)
 
@@ -142,3 +170,16 @@ class TorrentActor(pykka.ThreadingActor):
             TorrentState.FETCHING_METADATA,
         )
         return idle and not active
+
+
+def _settings(record: TorrentRecord) -> dict[str, Any]:
+    """The fields a user command may change."""
+    return {
+        "paused": record.paused,
+        "state": record.state,
+        "category": record.category,
+        "tags": record.tags,
+        "sequential": record.sequential,
+        "download_limit": record.download_limit,
+        "upload_limit": record.upload_limit,
+    }
