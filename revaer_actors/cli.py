@@ -15,22 +15,25 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from revaer_actors import __version__
 from revaer_actors.errors import ConfigError
 
 EXIT_BAD_INPUT = 2
 EXIT_RUNTIME = 3
 HTTP_TIMEOUT = 60.0
 
-console = Console()
+# Tables fold long ids and paths instead of cutting them, even when piped.
+console = Console(width=200) if not sys.stdout.isatty() else Console()
 errors = Console(stderr=True)
 
 
-@click.group()
+@click.group(context_settings={"show_default": True})
+@click.version_option(__version__, prog_name="revaer")
 @click.option(
     "--api-url",
     envvar="REVAER_API_URL",
     default="http://127.0.0.1:7070",
-    show_default=True,
+    show_envvar=True,
     help="Where the daemon's API answers.",
 )
 @click.pass_context
@@ -50,24 +53,28 @@ def main(ctx: click.Context, api_url: str) -> None:
 @click.option(
     "--database-url",
     envvar="DATABASE_URL",
+    show_envvar=True,
     default=None,
     help="PostgreSQL URL; without it an embedded server runs in DATA_DIR.",
 )
 @click.option(
     "--api-listen",
     envvar="REVAER_API_LISTEN",
+    show_envvar=True,
     default=None,
     help="HOST:PORT for the API [default: 127.0.0.1:7070].",
 )
 @click.option(
     "--bt-listen",
     envvar="REVAER_BT_LISTEN",
+    show_envvar=True,
     default=None,
     help="HOST:PORT for BitTorrent [default: 0.0.0.0:6881].",
 )
 @click.option(
     "--downloads-dir",
     envvar="REVAER_DOWNLOADS_DIR",
+    show_envvar=True,
     default=None,
     type=click.Path(path_type=Path),
     help="[default: DATA_DIR/downloads]",
@@ -75,12 +82,17 @@ def main(ctx: click.Context, api_url: str) -> None:
 @click.option(
     "--library-dir",
     envvar="REVAER_LIBRARY_DIR",
+    show_envvar=True,
     default=None,
     type=click.Path(path_type=Path),
     help="[default: DATA_DIR/library]",
 )
 @click.option(
-    "--log-level", envvar="REVAER_LOG_LEVEL", default="INFO", show_default=True
+    "--log-level",
+    envvar="REVAER_LOG_LEVEL",
+    show_envvar=True,
+    default="INFO",
+    show_default=True,
 )
 def run(
     data_dir: Path,
@@ -123,6 +135,8 @@ def add(
     api: str, source: str, category: str | None, tags: tuple[str, ...], paused: bool
 ) -> None:
     """Add a torrent from a MAGNET link or a .torrent FILE; prints its id."""
+    if not source.strip():
+        _fail(EXIT_BAD_INPUT, "give a magnet link or a .torrent file to add")
     body: dict[str, Any] = {"tags": list(tags), "paused": paused}
     if category is not None:
         body["category"] = category
@@ -174,7 +188,7 @@ def list_torrents(api: str, as_json: bool) -> None:
 @click.pass_obj
 def status(api: str, torrent_id: str, as_json: bool) -> None:
     """Show one torrent."""
-    t = _request(api, "GET", f"/v1/torrents/{torrent_id}")
+    t = _request(api, "GET", f"/v1/torrents/{_resolve(api, torrent_id)}")
     if as_json:
         click.echo(json.dumps(t, indent=2))
         return
@@ -192,7 +206,9 @@ def status(api: str, torrent_id: str, as_json: bool) -> None:
         "added_at",
         "completed_at",
     ):
-        console.print(f"[bold]{key}[/bold]: {t[key]}")
+        value = t[key]
+        shown = "-" if value is None or value == [] else value
+        console.print(f"[bold]{key}[/bold]: {shown}", highlight=False)
     for f in t["files"]:
         console.print(f"  {f['path']}  ({f['size']} bytes)")
 
@@ -230,7 +246,8 @@ def action(ctx: click.Context, torrent_id: str) -> None:
 
 
 def _act(ctx: click.Context, body: dict[str, Any], as_json: bool) -> None:
-    api, torrent_id = ctx.obj
+    api, given = ctx.obj
+    torrent_id = _resolve(api, given)
     answer = _request(api, "POST", f"/v1/torrents/{torrent_id}/action", body)
     if as_json:
         click.echo(json.dumps(answer, indent=2))
@@ -308,6 +325,21 @@ def category(ctx: click.Context, name: str | None, as_json: bool) -> None:
 def tags(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> None:
     """Replace the tags with NAMES (none clears them)."""
     _act(ctx, {"type": "tags", "tags": list(names)}, as_json)
+
+
+def _resolve(api: str, given: str) -> str:
+    """A full id, or the one torrent whose id starts with the given prefix."""
+    given = given.strip().lower()
+    if len(given) == 40 or len(given) < 4:
+        return given
+    ids = [t["id"] for t in _request(api, "GET", "/v1/torrents")["items"]]
+    matches = [i for i in ids if i.startswith(given)]
+    if len(matches) > 1:
+        _fail(
+            EXIT_BAD_INPUT,
+            f"{given} matches {len(matches)} torrents; give more of the id",
+        )
+    return matches[0] if matches else given
 
 
 def _request(api: str, method: str, path: str, body: Any = None) -> Any:

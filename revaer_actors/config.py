@@ -13,6 +13,14 @@ from revaer_actors.errors import ConfigError
 DEFAULT_API_LISTEN = "127.0.0.1:7070"
 DEFAULT_BT_LISTEN = "0.0.0.0:6881"
 CONFIG_FILE = "revaer.toml"
+_TOP_KEYS = {
+    "database_url",
+    "api_listen",
+    "bt_listen",
+    "downloads_dir",
+    "library_dir",
+    "engine",
+}
 _ENGINE_KEYS = {"dht", "lsd", "upnp", "natpmp", "allow_multiple_connections_per_ip"}
 
 
@@ -72,9 +80,16 @@ def _read_file(path: Path) -> dict[str, Any]:
         return {}
     try:
         with path.open("rb") as handle:
-            return tomllib.load(handle)
+            table = tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
+
+    unknown = sorted(set(table) - _TOP_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"unknown key in {path}: {unknown[0]} (top-level keys go above [engine])"
+        )
+    return table
 
 
 def _dir(explicit: Path | None, configured: Any, data_dir: Path, default: str) -> Path:

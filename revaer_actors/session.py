@@ -124,7 +124,11 @@ class SessionActor(pykka.ThreadingActor):
         self._session = lt.session(self._settings.pack())  # type: ignore[call-overload]
         self._pump.start()
         self._ticker.start()
-        log.info("engine started listen=%s", self._settings.listen)
+        log.info(
+            "engine started listen=%s port=%d",
+            self._settings.listen,
+            self._session.listen_port(),
+        )
 
     def on_stop(self) -> None:
         self._ticker.stop()

@@ -180,20 +180,34 @@ def files_of(info: Any) -> tuple[FileEntry, ...]:
 def parse_label(value: Any, pointer: str) -> str:
     """A category or tag: short, printable, and never a path."""
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput("must be a non-empty string", field=pointer)
+        raise InvalidInput(
+            f"{_field_name(pointer)} must be a non-empty string", field=pointer
+        )
     if len(value) > 64:
-        raise InvalidInput("must be at most 64 characters", field=pointer)
+        raise InvalidInput(
+            f"{_field_name(pointer)} must be at most 64 characters", field=pointer
+        )
     if value in (".", "..") or value.startswith(".") or value != value.strip():
         raise InvalidInput(
-            "must not start with a dot or with or end in spaces", field=pointer
+            f"{_field_name(pointer)} must not start with a dot, "
+            "nor start or end with spaces",
+            field=pointer,
         )
     # isprintable() also refuses bidi overrides, line separators and
     # unassigned code points, which would make a folder name lie about itself.
     if "/" in value or "\\" in value or not value.isprintable():
         raise InvalidInput(
-            "must not contain slashes or unprintable characters", field=pointer
+            f"{_field_name(pointer)} must not contain slashes or unprintable "
+            "characters",
+            field=pointer,
         )
     return value
+
+
+def _field_name(pointer: str) -> str:
+    """'/tags/1' -> 'tags[1]', '/category' -> 'category'."""
+    head, *rest = pointer.strip("/").split("/")
+    return head + "".join(f"[{part}]" for part in rest)
 
 
 def parse_add_request(body: Any) -> AddRequest:
@@ -248,5 +262,7 @@ def parse_tags(value: Any) -> tuple[str, ...]:
 
 def _bool(value: Any, pointer: str) -> bool:
     if not isinstance(value, bool):
-        raise InvalidInput("must be true or false", field=pointer)
+        raise InvalidInput(
+            f"{_field_name(pointer)} must be true or false", field=pointer
+        )
     return value

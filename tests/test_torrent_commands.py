@@ -148,4 +148,6 @@ def test_bad_commands_are_refused_and_change_nothing(daemon: Daemon) -> None:
 
     unknown = daemon.api("POST", f"/v1/torrents/{'4' * 40}/action", {"type": "pause"})
     assert unknown[0] == 404
+    by_prefix = daemon.cli("status", info_hash[:8], "--json")
+    assert by_prefix.returncode == 0, by_prefix.stderr
     assert daemon.api("GET", f"/v1/torrents/{info_hash}")[1] == before
