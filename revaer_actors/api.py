@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool
 
 from revaer_actors import __version__, repository, sources
 from revaer_actors.bridge import ActorBridge
-from revaer_actors.commands import Remove, parse_action
+from revaer_actors.commands import Remove, parse_action, parse_select
 from revaer_actors.errors import (
     DatabaseUnavailable,
     EngineError,
@@ -120,6 +120,7 @@ def create_app(services: Services) -> web.Application:
             web.post("/v1/torrents", add_torrent),
             web.get("/v1/torrents/{id}", get_torrent),
             web.post("/v1/torrents/{id}/action", torrent_action),
+            web.post("/v1/torrents/{id}/select", torrent_select),
             web.get("/v1/fs-jobs", list_jobs),
         ]
     )
@@ -165,10 +166,7 @@ async def list_torrents(request: web.Request) -> web.Response:
 
 async def get_torrent(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    info_hash = request.match_info["id"]
-    if not sources.is_torrent_id(info_hash):
-        raise TorrentNotFound(info_hash)
-
+    info_hash = _torrent_id(request)
     record = await services.bridge.ask(services.orchestrator.get_torrent(info_hash))
     return web.json_response(record.as_json())
 
@@ -182,18 +180,31 @@ async def _json_body(request: web.Request) -> Any:
 
 
 async def torrent_action(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    info_hash = request.match_info["id"]
-    if not sources.is_torrent_id(info_hash):
-        raise TorrentNotFound(info_hash)
-
+    info_hash = _torrent_id(request)
     command = parse_action(await _json_body(request))
-    record = await services.bridge.ask(
-        services.orchestrator.command(info_hash, command)
-    )
+    record = await _command(request, info_hash, command)
     if isinstance(command, Remove):
         return web.json_response({"id": info_hash, "removed": True})
     return web.json_response(record.as_json())
+
+
+async def torrent_select(request: web.Request) -> web.Response:
+    info_hash = _torrent_id(request)
+    command = parse_select(await _json_body(request))
+    record = await _command(request, info_hash, command)
+    return web.json_response(record.as_json())
+
+
+def _torrent_id(request: web.Request) -> str:
+    info_hash = request.match_info["id"]
+    if not sources.is_torrent_id(info_hash):
+        raise TorrentNotFound(info_hash)
+    return info_hash
+
+
+async def _command(request: web.Request, info_hash: str, command: Any) -> Any:
+    services = request.app[SERVICES]
+    return await services.bridge.ask(services.orchestrator.command(info_hash, command))
 
 
 async def add_torrent(request: web.Request) -> web.Response:

@@ -210,7 +210,11 @@ def status(api: str, torrent_id: str, as_json: bool) -> None:
         shown = "-" if value is None or value == [] else value
         console.print(f"[bold]{key}[/bold]: {shown}", highlight=False)
     for f in t["files"]:
-        console.print(f"  {f['path']}  ({f['size']} bytes)")
+        console.print(
+            f"  {f['path']}  ({f['size']} bytes, {f['priority']})",
+            highlight=False,
+            markup=False,
+        )
 
 
 @main.command()
@@ -325,6 +329,54 @@ def category(ctx: click.Context, name: str | None, as_json: bool) -> None:
 def tags(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> None:
     """Replace the tags with NAMES (none clears them)."""
     _act(ctx, {"type": "tags", "tags": list(names)}, as_json)
+
+
+@main.command()
+@click.argument("torrent_id")
+@click.option("--include", multiple=True, help="Glob of files to download.")
+@click.option("--exclude", multiple=True, help="Glob of files to skip.")
+@click.option("--skip-fluff", is_flag=True, help="Skip samples, .nfo, .txt and such.")
+@click.option(
+    "--priority",
+    "priorities",
+    multiple=True,
+    metavar="GLOB_OR_INDEX=LEVEL",
+    help="skip, low, normal or high for matching files; later ones win.",
+)
+@_json_flag
+@click.pass_obj
+def select(
+    api: str,
+    torrent_id: str,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    skip_fluff: bool,
+    priorities: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Choose which files of a torrent to download (replaces earlier choices)."""
+    rules = []
+    for item in priorities:
+        target, sep, level = item.rpartition("=")
+        if not sep or not target:
+            _fail(EXIT_BAD_INPUT, f"--priority takes GLOB=LEVEL or INDEX=LEVEL: {item}")
+        key = "index" if target.isdigit() else "glob"
+        rules.append(
+            {key: int(target) if key == "index" else target, "priority": level}
+        )
+    body = {
+        "include": list(include),
+        "exclude": list(exclude),
+        "skip_fluff": skip_fluff,
+        "priorities": rules,
+    }
+    resolved = _resolve(api, torrent_id)
+    t = _request(api, "POST", f"/v1/torrents/{resolved}/select", body)
+    if as_json:
+        click.echo(json.dumps(t, indent=2))
+        return
+    for f in t["files"]:
+        console.print(f"{f['priority']:>6}  {f['path']}", highlight=False, markup=False)
 
 
 def _resolve(api: str, given: str) -> str:

@@ -12,9 +12,8 @@ from typing import Any
 
 from revaer_actors.domain import TorrentRecord, TorrentState
 from revaer_actors.errors import InvalidInput
-from revaer_actors.sources import parse_label, parse_tags
-
-MAX_RATE = 2**40  # bytes per second; far above any real link, far below bigint
+from revaer_actors.selection import FileSelection, parse_selection
+from revaer_actors.sources import parse_label, parse_rate_limit, parse_tags
 
 
 @dataclass(frozen=True)
@@ -86,8 +85,26 @@ class SetTags:
         return record.evolve(tags=self.tags)
 
 
+@dataclass(frozen=True)
+class Select:
+    """Replaces the torrent's file selection rules."""
+
+    selection: FileSelection
+
+    def apply_to(self, record: TorrentRecord) -> TorrentRecord:
+        return record.evolve(selection=self.selection)
+
+
 Command = (
-    Pause | Resume | Recheck | Reannounce | Sequential | Rate | SetCategory | SetTags
+    Select
+    | Pause
+    | Resume
+    | Recheck
+    | Reannounce
+    | Sequential
+    | Rate
+    | SetCategory
+    | SetTags
 )
 
 
@@ -102,6 +119,11 @@ def parse_action(body: Any) -> Command | Remove:
 
     fields = {key: value for key, value in body.items() if key != "type"}
     return parser(fields)
+
+
+def parse_select(body: Any) -> Select:
+    """The body of POST /v1/torrents/{id}/select."""
+    return Select(parse_selection(body))
 
 
 def _only(fields: dict[str, Any], *allowed: str) -> None:
@@ -135,7 +157,10 @@ def _rate(fields: dict[str, Any]) -> Rate:
     if not fields:
         raise InvalidInput("give download_limit, upload_limit or both", field="")
     return Rate(
-        tuple((name, _limit(value, f"/{name}")) for name, value in fields.items())
+        tuple(
+            (name, parse_rate_limit(value, f"/{name}"))
+            for name, value in fields.items()
+        )
     )
 
 
@@ -153,16 +178,6 @@ def _tags(fields: dict[str, Any]) -> SetTags:
 def _flag(value: Any, pointer: str) -> bool:
     if not isinstance(value, bool):
         raise InvalidInput("must be true or false", field=pointer)
-    return value
-
-
-def _limit(value: Any, pointer: str) -> int | None:
-    if value is None or value == 0:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput("must be a whole number of bytes per second", field=pointer)
-    if not 0 < value <= MAX_RATE:
-        raise InvalidInput(f"must be between 0 and {MAX_RATE}", field=pointer)
     return value
 
 

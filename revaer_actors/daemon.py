@@ -80,7 +80,7 @@ def start_actors(config: Config, pool: ConnectionPool) -> Actors:
     session = SessionActor.start(engine).proxy()
     fsops = FsOpsActor.start(persistence, session, config.library_dir).proxy()
     orchestrator = OrchestratorActor.start(
-        persistence, session, fsops, config.downloads_dir
+        persistence, session, fsops, config.downloads_dir, config.library_dir
     ).proxy()
 
     # Events travel upward by tell; the lower actors learn their listener last.

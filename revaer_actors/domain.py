@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from revaer_actors.selection import PRIORITY_NAMES, FileSelection
+
 
 class TorrentState(enum.StrEnum):
     QUEUED = "queued"
@@ -37,11 +39,14 @@ class TransferMode(enum.StrEnum):
 
 @dataclass(frozen=True)
 class FileEntry:
+    """A real file of a torrent; `index` is libtorrent's, which counts pad files."""
+
     path: str
     size: int
+    index: int = 0
 
     def as_json(self) -> dict[str, Any]:
-        return {"path": self.path, "size": self.size}
+        return {"index": self.index, "path": self.path, "size": self.size}
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,9 @@ class TorrentRecord:
     sequential: bool = False
     download_limit: int | None = None
     upload_limit: int | None = None
+    ratio_limit: float | None = None
+    seeding_time_limit: int | None = None
+    selection: FileSelection = FileSelection()
     state_message: str | None = None
     library_path: str | None = None
     progress: float = 0.0
@@ -74,6 +82,19 @@ class TorrentRecord:
 
     def evolve(self, **changes: Any) -> TorrentRecord:
         return replace(self, **changes)
+
+    def file_priorities(self) -> tuple[int, ...]:
+        """The priority of each entry of `files`, in the same order."""
+        return self.selection.priorities([(f.index, f.path) for f in self.files])
+
+    def engine_priorities(self) -> tuple[int, ...]:
+        """Priorities by libtorrent file index; pad files (the gaps) get 0."""
+        if not self.files:
+            return ()
+        levels = [0] * (max(f.index for f in self.files) + 1)
+        for entry, level in zip(self.files, self.file_priorities(), strict=True):
+            levels[entry.index] = level
+        return tuple(levels)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -92,11 +113,17 @@ class TorrentRecord:
             "sequential": self.sequential,
             "download_limit": self.download_limit,
             "upload_limit": self.upload_limit,
+            "ratio_limit": self.ratio_limit,
+            "seeding_time_limit": self.seeding_time_limit,
+            "selection": self.selection.as_json(),
             "save_path": self.save_path,
             "library_path": self.library_path,
             "added_at": self.added_at.isoformat(),
             "completed_at": _iso(self.completed_at),
-            "files": [f.as_json() for f in self.files],
+            "files": [
+                {**f.as_json(), "priority": PRIORITY_NAMES[p]}
+                for f, p in zip(self.files, self.file_priorities(), strict=True)
+            ],
         }
 
 

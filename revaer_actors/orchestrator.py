@@ -29,7 +29,12 @@ from revaer_actors.domain import (
     TorrentState,
     TorrentStatus,
 )
-from revaer_actors.errors import EngineError, TorrentExists, TorrentNotFound
+from revaer_actors.errors import (
+    EngineError,
+    InvalidInput,
+    TorrentExists,
+    TorrentNotFound,
+)
 from revaer_actors.fsops import interrupted_move_landed
 from revaer_actors.session import EngineAdd
 from revaer_actors.sources import AddRequest
@@ -50,6 +55,7 @@ class OrchestratorActor(pykka.ThreadingActor):
         session: Any,
         fsops: Any,
         downloads: Path,
+        library: Path,
         quiet_spell: float = QUIET_SPELL,
     ) -> None:
         super().__init__()
@@ -57,6 +63,7 @@ class OrchestratorActor(pykka.ThreadingActor):
         self._session = session
         self._fsops = fsops
         self._downloads = downloads
+        self._library = library
         self._quiet_spell = quiet_spell
         self._catalog: dict[str, TorrentRecord] = {}
         self._actors: dict[str, pykka.ActorRef[TorrentActor]] = {}
@@ -152,10 +159,16 @@ class OrchestratorActor(pykka.ThreadingActor):
             name=request.parsed.name,
             state=TorrentState.PAUSED if request.paused else TorrentState.QUEUED,
             paused=request.paused,
-            save_path=str(self._downloads),
+            save_path=self._save_path(request.save_path),
             added_at=datetime.now(UTC),
             category=request.category,
             tags=request.tags,
+            sequential=request.sequential,
+            download_limit=request.download_limit,
+            upload_limit=request.upload_limit,
+            ratio_limit=request.ratio_limit,
+            seeding_time_limit=request.seeding_time_limit,
+            selection=request.selection,
             magnet=request.magnet,
             metainfo=request.metainfo,
             files=request.parsed.files,
@@ -195,6 +208,23 @@ class OrchestratorActor(pykka.ThreadingActor):
         self._session.remove(info_hash, delete_data).get(timeout=ASK_TIMEOUT)
         log.info("torrent removed info_hash=%s delete_data=%s", info_hash, delete_data)
         return record
+
+    def _save_path(self, asked: str | None) -> str:
+        """The downloads folder, or a folder inside the downloads or library one."""
+        if asked is None:
+            return str(self._downloads)
+
+        path = Path(asked)
+        if not path.is_absolute():
+            path = self._downloads / path
+        resolved = path.resolve()
+        roots = (self._downloads.resolve(), self._library.resolve())
+        if not any(resolved.is_relative_to(root) for root in roots):
+            raise InvalidInput(
+                "save_path must be inside the downloads or the library folder",
+                field="/save_path",
+            )
+        return str(resolved)
 
     def list_torrents(self) -> list[TorrentRecord]:
         return list(self._catalog.values())

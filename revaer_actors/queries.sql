@@ -9,11 +9,13 @@ SELECT 1;
 -- Adds a torrent; returns no row when its info hash is already there.
 INSERT INTO revaer_runtime.torrents (
     info_hash, name, state, paused, category, tags, save_path,
-    magnet, metainfo, files, total_size, added_at
+    magnet, metainfo, files, total_size, added_at, sequential,
+    download_limit, upload_limit, ratio_limit, seeding_time_limit, selection
 ) VALUES (
     %(info_hash)s, %(name)s, %(state)s, %(paused)s, %(category)s, %(tags)s,
     %(save_path)s, %(magnet)s, %(metainfo)s, %(files)s, %(total_size)s,
-    %(added_at)s
+    %(added_at)s, %(sequential)s, %(download_limit)s, %(upload_limit)s,
+    %(ratio_limit)s, %(seeding_time_limit)s, %(selection)s
 )
 ON CONFLICT (info_hash) DO NOTHING
 RETURNING info_hash;
@@ -33,7 +35,10 @@ UPDATE revaer_runtime.torrents
        tags = %(tags)s,
        sequential = %(sequential)s,
        download_limit = %(download_limit)s,
-       upload_limit = %(upload_limit)s
+       upload_limit = %(upload_limit)s,
+       ratio_limit = %(ratio_limit)s,
+       seeding_time_limit = %(seeding_time_limit)s,
+       selection = %(selection)s
  WHERE info_hash = %(info_hash)s
 RETURNING info_hash;
 
@@ -83,7 +88,8 @@ UPDATE revaer_runtime.torrents
 -- name: select_torrents
 -- Every torrent in the catalog, oldest first.
 SELECT info_hash, name, state, state_message, paused, category, tags,
-       sequential, download_limit, upload_limit, save_path, library_path,
+       sequential, download_limit, upload_limit, ratio_limit,
+       seeding_time_limit, selection, save_path, library_path,
        progress, download_rate, upload_rate,
        total_done, total_size, magnet, metainfo, resume_data, files,
        added_at, completed_at

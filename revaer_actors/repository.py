@@ -25,6 +25,7 @@ from revaer_actors.domain import (
     TransferMode,
 )
 from revaer_actors.errors import JobNotFound
+from revaer_actors.selection import FileSelection
 
 _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
@@ -61,6 +62,7 @@ def insert_torrent(conn: psycopg.Connection[Any], record: TorrentRecord) -> bool
             "files": _files_json(record.files),
             "total_size": record.total_size,
             "added_at": record.added_at,
+            **_options(record),
         },
     ).fetchone()
     return row is not None
@@ -88,9 +90,7 @@ def update_settings(conn: psycopg.Connection[Any], record: TorrentRecord) -> boo
             "state": record.state.value,
             "category": record.category,
             "tags": list(record.tags),
-            "sequential": record.sequential,
-            "download_limit": record.download_limit,
-            "upload_limit": record.upload_limit,
+            **_options(record),
         },
     ).fetchone()
     return row is not None
@@ -235,6 +235,17 @@ def _history(
     )
 
 
+def _options(record: TorrentRecord) -> dict[str, Any]:
+    return {
+        "sequential": record.sequential,
+        "download_limit": record.download_limit,
+        "upload_limit": record.upload_limit,
+        "ratio_limit": record.ratio_limit,
+        "seeding_time_limit": record.seeding_time_limit,
+        "selection": Jsonb(record.selection.as_json()),
+    }
+
+
 def _files_json(files: tuple[FileEntry, ...]) -> Jsonb:
     return Jsonb([f.as_json() for f in files])
 
@@ -249,6 +260,9 @@ def _torrent(row: dict[str, Any]) -> TorrentRecord:
         sequential=row["sequential"],
         download_limit=row["download_limit"],
         upload_limit=row["upload_limit"],
+        ratio_limit=row["ratio_limit"],
+        seeding_time_limit=row["seeding_time_limit"],
+        selection=FileSelection.from_json(row["selection"]),
         category=row["category"],
         tags=tuple(row["tags"]),
         save_path=row["save_path"],
@@ -261,7 +275,10 @@ def _torrent(row: dict[str, Any]) -> TorrentRecord:
         magnet=row["magnet"],
         metainfo=row["metainfo"],
         resume_data=row["resume_data"],
-        files=tuple(FileEntry(f["path"], f["size"]) for f in row["files"]),
+        files=tuple(
+            FileEntry(f["path"], f["size"], f.get("index", i))
+            for i, f in enumerate(row["files"])
+        ),
         added_at=row["added_at"],
         completed_at=row["completed_at"],
     )

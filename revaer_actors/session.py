@@ -89,6 +89,8 @@ class EngineAdd:
     sequential: bool = False
     download_limit: int | None = None
     upload_limit: int | None = None
+    file_priorities: tuple[int, ...] = ()
+    selective: bool = False
     magnet: str | None = None
     metainfo: bytes | None = field(default=None, repr=False)
     resume_data: bytes | None = field(default=None, repr=False)
@@ -102,6 +104,8 @@ class EngineAdd:
             sequential=record.sequential,
             download_limit=record.download_limit,
             upload_limit=record.upload_limit,
+            file_priorities=record.engine_priorities(),
+            selective=not record.selection.is_default,
             magnet=record.magnet,
             metainfo=record.metainfo,
             resume_data=record.resume_data,
@@ -166,6 +170,16 @@ class SessionActor(pykka.ThreadingActor):
             params.flags &= ~lt.torrent_flags.sequential_download
         params.download_limit = spec.download_limit or -1
         params.upload_limit = spec.upload_limit or -1
+        params.flags &= ~lt.torrent_flags.upload_mode
+        if spec.file_priorities:
+            params.file_priorities = list(spec.file_priorities)
+        elif spec.selective and spec.magnet is not None:
+            # The files are unknown until the metadata arrives, so request no
+            # piece until the torrent actor has applied the selection rules
+            # (configure() lifts upload mode). default_dont_download would do
+            # the same, but it makes the torrent "finished" at once, which
+            # drops the peers for a minute.
+            params.flags |= lt.torrent_flags.upload_mode
 
         try:
             handle = self._session.add_torrent(params)
@@ -206,6 +220,9 @@ class SessionActor(pykka.ThreadingActor):
             handle.unset_flags(lt.torrent_flags.sequential_download)
         handle.set_download_limit(spec.download_limit or -1)
         handle.set_upload_limit(spec.upload_limit or -1)
+        if spec.file_priorities and handle.status().has_metadata:
+            handle.prioritize_files(list(spec.file_priorities))
+            handle.unset_flags(lt.torrent_flags.upload_mode)
 
     def recheck(self, info_hash: str) -> None:
         self._handle(info_hash).force_recheck()
@@ -330,6 +347,11 @@ class SessionActor(pykka.ThreadingActor):
     def _on_finished(self, alert: Any) -> None:
         info_hash = self._alert_hash(alert)
         alert.handle.save_resume_data(lt.save_resume_flags_t.save_info_dict)
+        # A magnet added with selection rules starts with every file skipped,
+        # so libtorrent calls it finished the moment its metadata arrives.
+        # Nothing wanted is not a completed download.
+        if alert.handle.status().total_wanted == 0:
+            return
         self._emit(TorrentFinished(info_hash))
 
     def _on_resume_data(self, alert: Any) -> None:

@@ -18,6 +18,7 @@ import libtorrent as lt
 
 from revaer_actors.domain import FileEntry
 from revaer_actors.errors import InvalidInput
+from revaer_actors.selection import FileSelection, parse_selection
 
 MAX_MAGNET_CHARS = 8 * 1024
 MAX_METAINFO_BYTES = 16 * 1024 * 1024
@@ -56,6 +57,13 @@ class AddRequest:
     category: str | None = None
     tags: tuple[str, ...] = ()
     paused: bool = False
+    save_path: str | None = None
+    sequential: bool = False
+    download_limit: int | None = None
+    upload_limit: int | None = None
+    ratio_limit: float | None = None
+    seeding_time_limit: int | None = None
+    selection: FileSelection = FileSelection()
 
 
 def torrent_id(hashes: Any) -> str:
@@ -171,7 +179,7 @@ def files_of(info: Any) -> tuple[FileEntry, ...]:
     """The real files of a torrent_info, without v2 padding entries."""
     storage = info.files()
     return tuple(
-        FileEntry(path=storage.file_path(i), size=storage.file_size(i))
+        FileEntry(path=storage.file_path(i), size=storage.file_size(i), index=i)
         for i in range(storage.num_files())
         if not storage.file_flags(i) & lt.file_storage.flag_pad_file
     )
@@ -214,29 +222,127 @@ def parse_add_request(body: Any) -> AddRequest:
     """Turns the JSON body of POST /v1/torrents into an AddRequest."""
     if not isinstance(body, dict):
         raise InvalidInput("body must be a JSON object", field="")
-    unknown = set(body) - {"magnet", "metainfo", "category", "tags", "paused"}
+    unknown = sorted(set(body) - _ADD_FIELDS)
     if unknown:
-        name = sorted(unknown)[0]
-        raise InvalidInput(f"unknown field {name!r}", field=f"/{name}")
+        raise InvalidInput(f"unknown field {unknown[0]!r}", field=f"/{unknown[0]}")
     if ("magnet" in body) == ("metainfo" in body):
         raise InvalidInput("give exactly one of 'magnet' and 'metainfo'", field="")
 
-    magnet = metainfo = None
     if "magnet" in body:
-        magnet = body["magnet"]
-        parsed = parse_magnet(magnet)
-    else:
-        metainfo = _decode_base64(body["metainfo"])
-        parsed = parse_metainfo(metainfo)
+        return add_request(magnet=body["magnet"], options=body)
+    return add_request(metainfo=_decode_base64(body["metainfo"]), options=body)
+
+
+_ADD_FIELDS = {
+    "magnet",
+    "metainfo",
+    "category",
+    "tags",
+    "paused",
+    "save_path",
+    "sequential",
+    "download_limit",
+    "upload_limit",
+    "ratio_limit",
+    "seeding_time_limit",
+    "include",
+    "exclude",
+    "skip_fluff",
+}
+
+
+def add_request(
+    *,
+    options: dict[str, Any],
+    magnet: str | None = None,
+    metainfo: bytes | None = None,
+) -> AddRequest:
+    """An AddRequest from a source and JSON-typed options (the add fields)."""
+    parsed = (
+        parse_magnet(magnet) if magnet is not None else parse_metainfo(metainfo or b"")
+    )
+    save_path = options.get("save_path")
+    if save_path is not None and (not isinstance(save_path, str) or not save_path):
+        raise InvalidInput("save_path must be a folder path", field="/save_path")
 
     return AddRequest(
         parsed=parsed,
         magnet=magnet,
         metainfo=metainfo,
-        category=_optional_label(body.get("category"), "/category"),
-        tags=parse_tags(body.get("tags", [])),
-        paused=_bool(body.get("paused", False), "/paused"),
+        category=_optional_label(options.get("category"), "/category"),
+        tags=parse_tags(options.get("tags", [])),
+        paused=_bool(options.get("paused", False), "/paused"),
+        save_path=save_path,
+        sequential=_bool(options.get("sequential", False), "/sequential"),
+        download_limit=parse_rate_limit(
+            options.get("download_limit"), "/download_limit"
+        ),
+        upload_limit=parse_rate_limit(options.get("upload_limit"), "/upload_limit"),
+        ratio_limit=parse_ratio_limit(options.get("ratio_limit"), "/ratio_limit"),
+        seeding_time_limit=parse_minutes(
+            options.get("seeding_time_limit"), "/seeding_time_limit"
+        ),
+        selection=parse_selection(
+            {
+                key: options[key]
+                for key in ("include", "exclude", "skip_fluff")
+                if key in options
+            }
+        ),
     )
+
+
+MAX_RATE = 2**40  # bytes per second; far above any real link, far below bigint
+MAX_RATIO = 10_000.0
+MAX_MINUTES = 10 * 365 * 24 * 60
+
+
+def parse_rate_limit(value: Any, pointer: str) -> int | None:
+    """Bytes per second; None or 0 means unlimited."""
+    if value is None or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(
+            f"{_field_name(pointer)} must be a whole number of bytes per second",
+            field=pointer,
+        )
+    if not 0 < value <= MAX_RATE:
+        raise InvalidInput(
+            f"{_field_name(pointer)} must be between 0 and {MAX_RATE}", field=pointer
+        )
+    return value
+
+
+def parse_ratio_limit(value: Any, pointer: str) -> float | None:
+    """None inherits the category's or global goal; -1 means no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput(f"{_field_name(pointer)} must be a number", field=pointer)
+    if value != -1 and not 0 <= value <= MAX_RATIO:
+        raise InvalidInput(
+            f"{_field_name(pointer)} must be -1 (no limit) or between 0 and "
+            f"{MAX_RATIO:g}",
+            field=pointer,
+        )
+    return float(value)
+
+
+def parse_minutes(value: Any, pointer: str) -> int | None:
+    """None inherits the category's or global goal; -1 means no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(
+            f"{_field_name(pointer)} must be a whole number of minutes", field=pointer
+        )
+    if value != -1 and not 0 <= value <= MAX_MINUTES:
+        raise InvalidInput(
+            f"{_field_name(pointer)} must be -1 (no limit) or between 0 and "
+            f"{MAX_MINUTES}",
+            field=pointer,
+        )
+    return value
 
 
 def _decode_base64(value: Any) -> bytes:

@@ -112,6 +112,12 @@ class TorrentActor(pykka.ThreadingActor):
             total_size=event.total_size,
             metainfo=event.metainfo,
         )
+        if not self._record.selection.is_default:
+            # A magnet's selection rules can only be applied now that its
+            # files are known.
+            self._session.configure(EngineAdd.from_record(self._record)).get(
+                timeout=ASK_TIMEOUT
+            )
 
     def on_finished(self) -> None:
         record = self._record
@@ -182,4 +188,7 @@ def _settings(record: TorrentRecord) -> dict[str, Any]:
         "sequential": record.sequential,
         "download_limit": record.download_limit,
         "upload_limit": record.upload_limit,
+        "ratio_limit": record.ratio_limit,
+        "seeding_time_limit": record.seeding_time_limit,
+        "selection": record.selection,
     }
