@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from psycopg_pool import ConnectionPool
 
 from revaer_actors import __version__, repository, sources
@@ -21,6 +22,7 @@ from revaer_actors.errors import (
     TorrentExists,
     TorrentNotFound,
 )
+from revaer_actors.fetch import fetch_torrent
 
 log = logging.getLogger(__name__)
 
@@ -171,12 +173,37 @@ async def get_torrent(request: web.Request) -> web.Response:
     return web.json_response(record.as_json())
 
 
-async def _json_body(request: web.Request) -> Any:
-    raw = await request.read()
+async def _multipart_body(request: web.Request) -> dict[str, Any]:
+    """A .torrent file part (`torrent`), and optionally an `options` JSON part."""
+    body: dict[str, Any] = {}
+    reader = await request.multipart()
+    async for part in reader:
+        if not isinstance(part, BodyPartReader):
+            raise InvalidInput("nested multipart bodies are not accepted")
+        data = await part.read(decode=True)
+        if part.name in ("torrent", "metainfo"):
+            body["metainfo"] = base64.b64encode(data).decode()
+        elif part.name == "options":
+            options = _parse_json(bytes(data))
+            if not isinstance(options, dict):
+                raise InvalidInput("options must be a JSON object", field="/options")
+            body.update({k: v for k, v in options.items() if k != "metainfo"})
+        else:
+            raise InvalidInput(
+                f"unknown form part {part.name!r}", field=f"/{part.name}"
+            )
+    return body
+
+
+def _parse_json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise InvalidInput(f"body is not valid JSON: {exc}") from None
+
+
+async def _json_body(request: web.Request) -> Any:
+    return _parse_json(await request.read())
 
 
 async def torrent_action(request: web.Request) -> web.Response:
@@ -209,7 +236,17 @@ async def _command(request: web.Request, info_hash: str, command: Any) -> Any:
 
 async def add_torrent(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    body = await _json_body(request)
+    if request.content_type == "multipart/form-data":
+        body = await _multipart_body(request)
+    else:
+        body = await _json_body(request)
+
+    if isinstance(body, dict) and isinstance(body.get("url"), str):
+        fetched = await fetch_torrent(body.pop("url"))
+        if fetched.magnet is not None:
+            body["magnet"] = fetched.magnet
+        else:
+            body["metainfo"] = base64.b64encode(fetched.metainfo or b"").decode()
     add = await services.bridge.run(sources.parse_add_request, body)
     info_hash = await services.bridge.ask(services.orchestrator.add(add))
     return web.json_response(

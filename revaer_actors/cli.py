@@ -134,7 +134,10 @@ def run(
 def add(
     api: str, source: str, category: str | None, tags: tuple[str, ...], paused: bool
 ) -> None:
-    """Add a torrent from a MAGNET link or a .torrent FILE; prints its id."""
+    """Add a torrent from a MAGNET link, a .torrent FILE or an http(s) URL.
+
+    Prints the torrent's id.
+    """
     if not source.strip():
         _fail(EXIT_BAD_INPUT, "give a magnet link or a .torrent file to add")
     body: dict[str, Any] = {"tags": list(tags), "paused": paused}
@@ -143,11 +146,7 @@ def add(
     if source.startswith("magnet:"):
         body["magnet"] = source
     elif source.startswith(("http://", "https://")):
-        _fail(
-            EXIT_BAD_INPUT,
-            "adding from a URL is not supported yet; "
-            "download the .torrent and add the file",
-        )
+        body["url"] = source
     else:
         try:
             data = Path(source).read_bytes()

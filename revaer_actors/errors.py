@@ -20,9 +20,13 @@ class InvalidInput(RevaerError):
 
 
 class TorrentExists(RevaerError):
-    def __init__(self, info_hash: str) -> None:
-        super().__init__(f"torrent {info_hash} is already in the catalog")
+    def __init__(self, info_hash: str, merged_trackers: int = 0) -> None:
+        detail = f"torrent {info_hash} is already in the catalog"
+        if merged_trackers:
+            detail += f"; {merged_trackers} new tracker(s) merged into it"
+        super().__init__(detail)
         self.info_hash = info_hash
+        self.merged_trackers = merged_trackers
 
 
 class TorrentNotFound(RevaerError):

@@ -152,7 +152,12 @@ class OrchestratorActor(pykka.ThreadingActor):
     def add(self, request: AddRequest) -> str:
         info_hash = request.parsed.info_hash
         if info_hash in self._catalog:
-            raise TorrentExists(info_hash)
+            # As qBittorrent does: the duplicate is refused, but the trackers it
+            # brings are added to the torrent that is already there.
+            merged = self._session.merge_trackers(
+                info_hash, request.parsed.trackers
+            ).get(timeout=ASK_TIMEOUT)
+            raise TorrentExists(info_hash, merged)
 
         record = TorrentRecord(
             info_hash=info_hash,

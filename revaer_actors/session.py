@@ -224,6 +224,29 @@ class SessionActor(pykka.ThreadingActor):
             handle.prioritize_files(list(spec.file_priorities))
             handle.unset_flags(lt.torrent_flags.upload_mode)
 
+    def merge_trackers(self, info_hash: str, urls: tuple[str, ...]) -> int:
+        """Adds the trackers the torrent does not have yet; returns how many."""
+        handle = self._handles.get(info_hash)
+        if handle is None or not handle.is_valid() or not urls:
+            return 0
+
+        known = {entry["url"] for entry in handle.trackers()}
+        new = [url for url in dict.fromkeys(urls) if url not in known]
+        for url in new:
+            handle.add_tracker({"url": url, "tier": 0})
+        if new:
+            handle.save_resume_data(lt.save_resume_flags_t.save_info_dict)
+            log.info("trackers merged info_hash=%s count=%d", info_hash, len(new))
+        return len(new)
+
+    def trackers(self, info_hash: str) -> list[dict[str, Any]]:
+        handle = self._handles.get(info_hash)
+        if handle is None or not handle.is_valid():
+            return []
+        return [
+            {"url": entry["url"], "tier": entry["tier"]} for entry in handle.trackers()
+        ]
+
     def recheck(self, info_hash: str) -> None:
         self._handle(info_hash).force_recheck()
 

@@ -45,6 +45,7 @@ class ParsedTorrent:
     name: str
     files: tuple[FileEntry, ...] = ()
     total_size: int = 0
+    trackers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,11 @@ def parse_magnet(uri: Any) -> ParsedTorrent:
     info_hash = torrent_id(params.info_hashes)
     if not is_torrent_id(info_hash):
         raise InvalidInput("magnet has an all-zero info hash", field="/magnet")
-    return ParsedTorrent(info_hash=info_hash, name=params.name or info_hash)
+    return ParsedTorrent(
+        info_hash=info_hash,
+        name=params.name or info_hash,
+        trackers=tuple(params.trackers),
+    )
 
 
 def _check_exact_topics(uri: str) -> None:
@@ -172,6 +177,7 @@ def parse_metainfo(data: bytes) -> ParsedTorrent:
         name=info.name(),
         files=files,
         total_size=sum(f.size for f in files),
+        trackers=tuple(params.trackers),
     )
 
 
@@ -225,8 +231,10 @@ def parse_add_request(body: Any) -> AddRequest:
     unknown = sorted(set(body) - _ADD_FIELDS)
     if unknown:
         raise InvalidInput(f"unknown field {unknown[0]!r}", field=f"/{unknown[0]}")
-    if ("magnet" in body) == ("metainfo" in body):
-        raise InvalidInput("give exactly one of 'magnet' and 'metainfo'", field="")
+    if sum(key in body for key in ("magnet", "metainfo", "url")) != 1:
+        raise InvalidInput(
+            "give exactly one of 'magnet', 'metainfo' and 'url'", field=""
+        )
 
     if "magnet" in body:
         return add_request(magnet=body["magnet"], options=body)
@@ -236,6 +244,7 @@ def parse_add_request(body: Any) -> AddRequest:
 _ADD_FIELDS = {
     "magnet",
     "metainfo",
+    "url",
     "category",
     "tags",
     "paused",

@@ -111,7 +111,9 @@ def test_neither_or_both_sources_is_a_400(api_daemon: Daemon, unchanged: None) -
         status, problem = api_daemon.api("POST", "/v1/torrents", body)
 
         assert status == 400
-        assert problem["detail"] == "give exactly one of 'magnet' and 'metainfo'"
+        assert problem["detail"] == (
+            "give exactly one of 'magnet', 'metainfo' and 'url'"
+        )
 
 
 def test_an_oversized_body_is_a_413(api_daemon: Daemon, unchanged: None) -> None:
