@@ -124,6 +124,8 @@ def create_app(services: Services) -> web.Application:
             web.post("/v1/torrents/{id}/action", torrent_action),
             web.post("/v1/torrents/{id}/select", torrent_select),
             web.get("/v1/fs-jobs", list_jobs),
+            web.get("/v1/settings", get_settings),
+            web.patch("/v1/settings", patch_settings),
         ]
     )
     return app
@@ -270,3 +272,16 @@ async def list_jobs(request: web.Request) -> web.Response:
             "the database is unreachable; try again later"
         ) from exc
     return web.json_response({"items": items, "next": None})
+
+
+async def get_settings(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    settings = await services.bridge.ask(services.orchestrator.settings())
+    return web.json_response(settings.as_json())
+
+
+async def patch_settings(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body = await _json_body(request)
+    settings = await services.bridge.ask(services.orchestrator.update_settings(body))
+    return web.json_response(settings.as_json())

@@ -330,6 +330,64 @@ def tags(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> None:
     _act(ctx, {"type": "tags", "tags": list(names)}, as_json)
 
 
+@action.command(name="force-start")
+@click.option("--enable/--disable", default=True)
+@_json_flag
+@click.pass_context
+def force_start(ctx: click.Context, enable: bool, as_json: bool) -> None:
+    """Start now, outside the queue limits (--disable returns it to the queue)."""
+    _act(ctx, {"type": "force_start", "enable": enable}, as_json)
+
+
+@action.command()
+@click.argument("move", type=click.Choice(["top", "bottom", "up", "down"]))
+@_json_flag
+@click.pass_context
+def priority(ctx: click.Context, move: str, as_json: bool) -> None:
+    """Move the torrent in the download queue."""
+    _act(ctx, {"type": "priority", "move": move}, as_json)
+
+
+@main.group()
+def settings() -> None:
+    """Show or change the daemon's global settings."""
+
+
+@settings.command(name="get")
+@_json_flag
+@click.pass_obj
+def settings_get(api: str, as_json: bool) -> None:
+    """Print the settings in effect."""
+    current = _request(api, "GET", "/v1/settings")
+    if as_json:
+        click.echo(json.dumps(current, indent=2))
+        return
+    for key, value in current.items():
+        console.print(f"[bold]{key}[/bold] = {json.dumps(value)}", highlight=False)
+
+
+@settings.command(name="set")
+@click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
+@_json_flag
+@click.pass_obj
+def settings_set(api: str, assignments: tuple[str, ...], as_json: bool) -> None:
+    """Change settings; VALUE is JSON (true, 3, null, "text") or plain text."""
+    body: dict[str, Any] = {}
+    for item in assignments:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            _fail(EXIT_BAD_INPUT, f"expected KEY=VALUE, got {item!r}")
+        try:
+            body[key] = json.loads(raw)
+        except ValueError:
+            body[key] = raw
+    updated = _request(api, "PATCH", "/v1/settings", body)
+    if as_json:
+        click.echo(json.dumps(updated, indent=2))
+    else:
+        click.echo("settings updated: " + ", ".join(sorted(body)))
+
+
 @main.command()
 @click.argument("torrent_id")
 @click.option("--include", multiple=True, help="Glob of files to download.")

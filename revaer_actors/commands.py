@@ -86,6 +86,28 @@ class SetTags:
 
 
 @dataclass(frozen=True)
+class ForceStart:
+    """Start now, outside the queue limits (or go back to the queue)."""
+
+    enable: bool
+
+    def apply_to(self, record: TorrentRecord) -> TorrentRecord:
+        if not self.enable:
+            return record.evolve(force_start=False)
+        return record.evolve(force_start=True, paused=False, state=TorrentState.QUEUED)
+
+
+@dataclass(frozen=True)
+class Priority:
+    """Moves the torrent in the download queue: top, bottom, up or down."""
+
+    move: str
+
+    def apply_to(self, record: TorrentRecord) -> TorrentRecord:
+        return record
+
+
+@dataclass(frozen=True)
 class Select:
     """Replaces the torrent's file selection rules."""
 
@@ -97,6 +119,8 @@ class Select:
 
 Command = (
     Select
+    | ForceStart
+    | Priority
     | Pause
     | Resume
     | Recheck
@@ -152,6 +176,19 @@ def _sequential(fields: dict[str, Any]) -> Sequential:
     return Sequential(enable=_flag(fields["enable"], "/enable"))
 
 
+def _force_start(fields: dict[str, Any]) -> ForceStart:
+    _only(fields, "enable")
+    return ForceStart(enable=_flag(fields.get("enable", True), "/enable"))
+
+
+def _priority(fields: dict[str, Any]) -> Priority:
+    _only(fields, "move")
+    move = fields.get("move")
+    if move not in ("top", "bottom", "up", "down"):
+        raise InvalidInput("move must be top, bottom, up or down", field="/move")
+    return Priority(move=move)
+
+
 def _rate(fields: dict[str, Any]) -> Rate:
     _only(fields, "download_limit", "upload_limit")
     if not fields:
@@ -191,4 +228,6 @@ _PARSERS: dict[str, Callable[[dict[str, Any]], Command | Remove]] = {
     "rate": _rate,
     "category": _category,
     "tags": _tags,
+    "force_start": _force_start,
+    "priority": _priority,
 }

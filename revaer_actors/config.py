@@ -4,14 +4,14 @@ defaults. The config file lives at `<data-dir>/revaer.toml`."""
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from revaer_actors.errors import ConfigError
+from revaer_actors.settings import Settings, from_file, parse_listen
 
 DEFAULT_API_LISTEN = "127.0.0.1:7070"
-DEFAULT_BT_LISTEN = "0.0.0.0:6881"
 CONFIG_FILE = "revaer.toml"
 _TOP_KEYS = {
     "database_url",
@@ -20,8 +20,9 @@ _TOP_KEYS = {
     "downloads_dir",
     "library_dir",
     "engine",
+    "seeding",
+    "categories",
 }
-_ENGINE_KEYS = {"dht", "lsd", "upnp", "natpmp", "allow_multiple_connections_per_ip"}
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,9 @@ class Config:
     database_url: str | None
     api_host: str
     api_port: int
-    bt_listen: str
     downloads_dir: Path
     library_dir: Path
-    engine: dict[str, bool] = field(default_factory=dict)
+    settings: Settings = field(default_factory=Settings)
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -59,20 +59,12 @@ def load_config(
         database_url=database_url or file.get("database_url"),
         api_host=host,
         api_port=port,
-        bt_listen=bt_listen or file.get("bt_listen", DEFAULT_BT_LISTEN),
         downloads_dir=_dir(
             downloads_dir, file.get("downloads_dir"), data_dir, "downloads"
         ),
         library_dir=_dir(library_dir, file.get("library_dir"), data_dir, "library"),
-        engine=_engine(file.get("engine", {})),
+        settings=_settings(file, bt_listen),
     )
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"listen address must be HOST:PORT, got {value!r}")
-    return host.strip("[]"), int(port)
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -97,13 +89,9 @@ def _dir(explicit: Path | None, configured: Any, data_dir: Path, default: str) -
     return chosen.expanduser().resolve()
 
 
-def _engine(table: Any) -> dict[str, bool]:
-    if not isinstance(table, dict):
-        raise ConfigError("[engine] in revaer.toml must be a table")
-    unknown = set(table) - _ENGINE_KEYS
-    if unknown:
-        raise ConfigError(f"unknown key in [engine]: {sorted(unknown)[0]}")
-    for key, value in table.items():
-        if not isinstance(value, bool):
-            raise ConfigError(f"[engine] {key} must be true or false")
-    return dict(table)
+def _settings(file: dict[str, Any], bt_listen: str | None) -> Settings:
+    settings = from_file(file)
+    if bt_listen:
+        parse_listen(bt_listen)
+        settings = replace(settings, listen=bt_listen)
+    return settings

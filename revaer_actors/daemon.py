@@ -20,7 +20,7 @@ from revaer_actors.database import EmbeddedPostgres, migrate, open_pool
 from revaer_actors.fsops import FsOpsActor
 from revaer_actors.orchestrator import OrchestratorActor
 from revaer_actors.persistence import PersistenceActor
-from revaer_actors.session import EngineSettings, SessionActor
+from revaer_actors.session import SessionActor
 
 log = logging.getLogger(__name__)
 
@@ -64,23 +64,16 @@ def run(config: Config) -> None:
 
 
 def start_actors(config: Config, pool: ConnectionPool) -> Actors:
-    engine = EngineSettings(
-        listen=config.bt_listen,
-        enable_dht=config.engine.get("dht", True),
-        enable_lsd=config.engine.get("lsd", True),
-        enable_upnp=config.engine.get("upnp", True),
-        enable_natpmp=config.engine.get("natpmp", True),
-        extra={
-            "allow_multiple_connections_per_ip": config.engine.get(
-                "allow_multiple_connections_per_ip", False
-            )
-        },
-    )
     persistence = PersistenceActor.start(pool).proxy()
-    session = SessionActor.start(engine).proxy()
+    session = SessionActor.start(config.settings).proxy()
     fsops = FsOpsActor.start(persistence, session, config.library_dir).proxy()
     orchestrator = OrchestratorActor.start(
-        persistence, session, fsops, config.downloads_dir, config.library_dir
+        persistence,
+        session,
+        fsops,
+        config.downloads_dir,
+        config.library_dir,
+        config.settings,
     ).proxy()
 
     # Events travel upward by tell; the lower actors learn their listener last.

@@ -67,6 +67,13 @@ class TorrentRecord:
     ratio_limit: float | None = None
     seeding_time_limit: int | None = None
     selection: FileSelection = FileSelection()
+    force_start: bool = False
+    queue_position: int = -1
+    uploaded: int = 0
+    downloaded: int = 0
+    seeding_seconds: int = 0
+    num_peers: int = 0
+    num_seeds: int = 0
     state_message: str | None = None
     library_path: str | None = None
     progress: float = 0.0
@@ -82,6 +89,20 @@ class TorrentRecord:
 
     def evolve(self, **changes: Any) -> TorrentRecord:
         return replace(self, **changes)
+
+    @property
+    def ratio(self) -> float:
+        """Uploaded over downloaded, as qBittorrent counts it."""
+        denominator = max(self.downloaded, self.total_done)
+        return self.uploaded / denominator if denominator else 0.0
+
+    @property
+    def eta(self) -> int | None:
+        """Seconds left at the current rate; None when unknown or done."""
+        left = self.total_size - self.total_done
+        if left <= 0 or self.download_rate <= 0:
+            return None
+        return -(-left // self.download_rate)
 
     def file_priorities(self) -> tuple[int, ...]:
         """The priority of each entry of `files`, in the same order."""
@@ -116,6 +137,15 @@ class TorrentRecord:
             "ratio_limit": self.ratio_limit,
             "seeding_time_limit": self.seeding_time_limit,
             "selection": self.selection.as_json(),
+            "force_start": self.force_start,
+            "queue_position": self.queue_position,
+            "uploaded": self.uploaded,
+            "downloaded": self.downloaded,
+            "ratio": round(self.ratio, 4),
+            "seeding_time": self.seeding_seconds,
+            "eta": self.eta,
+            "num_peers": self.num_peers,
+            "num_seeds": self.num_seeds,
             "save_path": self.save_path,
             "library_path": self.library_path,
             "added_at": self.added_at.isoformat(),
@@ -180,6 +210,12 @@ class TorrentStatus:
     total_size: int
     save_path: str
     error: str | None = None
+    uploaded: int = 0
+    downloaded: int = 0
+    seeding_seconds: int = 0
+    queue_position: int = -1
+    num_peers: int = 0
+    num_seeds: int = 0
 
 
 @dataclass(frozen=True)

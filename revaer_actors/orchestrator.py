@@ -15,7 +15,7 @@ from typing import Any
 
 import pykka
 
-from revaer_actors.commands import Command, Remove
+from revaer_actors.commands import Command, Pause, Remove
 from revaer_actors.domain import (
     EngineEvent,
     JobRecord,
@@ -32,11 +32,20 @@ from revaer_actors.domain import (
 from revaer_actors.errors import (
     EngineError,
     InvalidInput,
+    RevaerError,
     TorrentExists,
     TorrentNotFound,
 )
 from revaer_actors.fsops import interrupted_move_landed
 from revaer_actors.session import EngineAdd
+from revaer_actors.settings import (
+    GoalDecision,
+    Goals,
+    Settings,
+    apply_patch,
+    goal_reached,
+    overrides,
+)
 from revaer_actors.sources import AddRequest
 from revaer_actors.ticker import Ticker
 from revaer_actors.torrent import TorrentActor
@@ -46,6 +55,7 @@ log = logging.getLogger(__name__)
 ASK_TIMEOUT = 30.0
 IDLE_CHECK_INTERVAL = 5.0
 QUIET_SPELL = 30.0
+GOAL_INTERVAL = 5.0
 
 
 class OrchestratorActor(pykka.ThreadingActor):
@@ -56,6 +66,7 @@ class OrchestratorActor(pykka.ThreadingActor):
         fsops: Any,
         downloads: Path,
         library: Path,
+        settings: Settings,
         quiet_spell: float = QUIET_SPELL,
     ) -> None:
         super().__init__()
@@ -64,16 +75,22 @@ class OrchestratorActor(pykka.ThreadingActor):
         self._fsops = fsops
         self._downloads = downloads
         self._library = library
+        # The file's settings; what the API changed is kept as overrides on top.
+        self._file_settings = settings
+        self._settings = settings
         self._quiet_spell = quiet_spell
         self._catalog: dict[str, TorrentRecord] = {}
         self._actors: dict[str, pykka.ActorRef[TorrentActor]] = {}
         self._ticker = Ticker("torrent-idle", IDLE_CHECK_INTERVAL, self._tell_idle)
+        self._goal_ticker = Ticker("seeding-goals", GOAL_INTERVAL, self._tell_goals)
 
     def on_start(self) -> None:
         self._ticker.start()
+        self._goal_ticker.start()
 
     def on_stop(self) -> None:
         self._ticker.stop()
+        self._goal_ticker.stop()
         for ref in self._actors.values():
             ref.stop()
         self._actors.clear()
@@ -81,11 +98,17 @@ class OrchestratorActor(pykka.ThreadingActor):
     def _tell_idle(self) -> None:
         self.actor_ref.proxy().retire_idle_actors()
 
+    def _tell_goals(self) -> None:
+        self.actor_ref.proxy().check_seeding_goals()
+
     # Boot and shutdown.
 
     def boot(self) -> int:
         """Hydrates the catalog and re-adds every torrent to the engine."""
+        self._load_settings()
         records = self._persistence.load_catalog().get(timeout=ASK_TIMEOUT)
+        # Queued downloads keep their order: libtorrent numbers them as added.
+        records.sort(key=lambda r: (r.queue_position < 0, r.queue_position))
         open_jobs = self._persistence.open_jobs().get(timeout=ASK_TIMEOUT)
         jobs = {job.torrent_id: job for job in open_jobs}
 
@@ -99,6 +122,91 @@ class OrchestratorActor(pykka.ThreadingActor):
                 self._fsops.post_process(self._catalog[job.torrent_id])
         log.info("catalog hydrated torrents=%d open_jobs=%d", len(records), len(jobs))
         return len(records)
+
+    def _load_settings(self) -> None:
+        stored = self._persistence.load_settings().get(timeout=ASK_TIMEOUT)
+        if not stored:
+            return
+        try:
+            self._settings = apply_patch(self._file_settings, stored)
+        except InvalidInput as exc:
+            log.warning("stored settings ignored cause=%s", exc.detail)
+            return
+        self._session.apply_settings(self._settings).get(timeout=ASK_TIMEOUT)
+
+    def settings(self) -> Settings:
+        return self._settings
+
+    def update_settings(self, body: Any) -> Settings:
+        """Validates, commits, then applies a partial settings update."""
+        updated = apply_patch(self._settings, body)
+        self._persistence.save_settings_overrides(
+            overrides(self._file_settings, updated)
+        ).get(timeout=ASK_TIMEOUT)
+        self._session.apply_settings(updated).get(timeout=ASK_TIMEOUT)
+        self._settings = updated
+        log.info("settings changed keys=%s", ",".join(sorted(body)))
+        return updated
+
+    def check_seeding_goals(self) -> None:
+        """Pauses or removes seeds that met their ratio or seeding-time goal."""
+        candidates = {
+            info_hash: goals
+            for info_hash, record in self._catalog.items()
+            if record.state in (TorrentState.SEEDING, TorrentState.COMPLETED)
+            and (goals := self._goals(record)) != Goals()
+        }
+        if not candidates:
+            return
+
+        stats = self._session.share_stats(list(candidates)).get(timeout=ASK_TIMEOUT)
+        for info_hash, status in stats.items():
+            record = self._catalog.get(info_hash)
+            if record is None or status.state not in (
+                TorrentState.SEEDING,
+                TorrentState.COMPLETED,
+            ):
+                continue
+            snapshot = record.evolve(
+                uploaded=status.uploaded,
+                downloaded=status.downloaded,
+                total_done=status.total_done,
+            )
+            decision = goal_reached(
+                candidates[info_hash],
+                snapshot.ratio,
+                status.seeding_seconds / 60,
+                self._settings.goal_action,
+            )
+            if decision is not None:
+                self._act_on_goal(info_hash, decision)
+
+    def _goals(self, record: TorrentRecord) -> Goals:
+        own = Goals(record.ratio_limit, record.seeding_time_limit)
+        goals = self._settings.goals_for(record.category, own)
+        active = [
+            limit
+            for limit in (goals.ratio_limit, goals.seeding_time_limit)
+            if limit is not None and limit >= 0
+        ]
+        return goals if active else Goals()
+
+    def _act_on_goal(self, info_hash: str, decision: GoalDecision) -> None:
+        log.info(
+            "seeding goal reached info_hash=%s action=%s reason=%s",
+            info_hash,
+            decision.action,
+            decision.reason,
+        )
+        command: Command | Remove = (
+            Remove(delete_data=False) if decision.action == "remove" else Pause()
+        )
+        try:
+            self.command(info_hash, command)
+        except RevaerError as exc:
+            log.warning(
+                "seeding goal action failed info_hash=%s cause=%s", info_hash, exc
+            )
 
     def _reconcile_move(
         self, record: TorrentRecord, job: JobRecord | None

@@ -86,6 +86,12 @@ class PersistenceActor(pykka.ThreadingActor):
             raise TorrentNotFound(info_hash)
         log.info("torrent forgotten info_hash=%s", info_hash)
 
+    def load_settings(self) -> dict[str, Any]:
+        return self._commit(lambda conn: repository.select_settings(conn, "global"))
+
+    def save_settings_overrides(self, value: dict[str, Any]) -> None:
+        self._commit(lambda conn: repository.upsert_settings(conn, "global", value))
+
     def load_catalog(self) -> list[TorrentRecord]:
         return self._commit(repository.select_torrents)
 
@@ -165,6 +171,10 @@ class PersistenceActor(pykka.ThreadingActor):
             "upload_rate": status.upload_rate,
             "total_done": status.total_done,
             "total_size": status.total_size,
+            "uploaded": status.uploaded,
+            "downloaded": status.downloaded,
+            "seeding_seconds": status.seeding_seconds,
+            "queue_position": status.queue_position,
         }
 
     def record_metadata(

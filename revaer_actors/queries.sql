@@ -10,12 +10,13 @@ SELECT 1;
 INSERT INTO revaer_runtime.torrents (
     info_hash, name, state, paused, category, tags, save_path,
     magnet, metainfo, files, total_size, added_at, sequential,
-    download_limit, upload_limit, ratio_limit, seeding_time_limit, selection
+    download_limit, upload_limit, ratio_limit, seeding_time_limit, selection,
+    force_start
 ) VALUES (
     %(info_hash)s, %(name)s, %(state)s, %(paused)s, %(category)s, %(tags)s,
     %(save_path)s, %(magnet)s, %(metainfo)s, %(files)s, %(total_size)s,
     %(added_at)s, %(sequential)s, %(download_limit)s, %(upload_limit)s,
-    %(ratio_limit)s, %(seeding_time_limit)s, %(selection)s
+    %(ratio_limit)s, %(seeding_time_limit)s, %(selection)s, %(force_start)s
 )
 ON CONFLICT (info_hash) DO NOTHING
 RETURNING info_hash;
@@ -38,7 +39,8 @@ UPDATE revaer_runtime.torrents
        upload_limit = %(upload_limit)s,
        ratio_limit = %(ratio_limit)s,
        seeding_time_limit = %(seeding_time_limit)s,
-       selection = %(selection)s
+       selection = %(selection)s,
+       force_start = %(force_start)s
  WHERE info_hash = %(info_hash)s
 RETURNING info_hash;
 
@@ -55,7 +57,11 @@ UPDATE revaer_runtime.torrents
        download_rate = %(download_rate)s,
        upload_rate = %(upload_rate)s,
        total_done = %(total_done)s,
-       total_size = %(total_size)s
+       total_size = %(total_size)s,
+       uploaded = %(uploaded)s,
+       downloaded = %(downloaded)s,
+       seeding_seconds = %(seeding_seconds)s,
+       queue_position = %(queue_position)s
  WHERE info_hash = %(info_hash)s;
 
 -- name: update_torrent_metadata
@@ -89,12 +95,23 @@ UPDATE revaer_runtime.torrents
 -- Every torrent in the catalog, oldest first.
 SELECT info_hash, name, state, state_message, paused, category, tags,
        sequential, download_limit, upload_limit, ratio_limit,
-       seeding_time_limit, selection, save_path, library_path,
+       seeding_time_limit, selection, force_start, queue_position, uploaded,
+       downloaded, seeding_seconds, save_path, library_path,
        progress, download_rate, upload_rate,
        total_done, total_size, magnet, metainfo, resume_data, files,
        added_at, completed_at
   FROM revaer_runtime.torrents
  ORDER BY added_at, info_hash;
+
+-- name: select_settings
+-- The settings stored through the API, by scope ('global').
+SELECT value FROM revaer_runtime.settings WHERE scope = %(scope)s;
+
+-- name: upsert_settings
+-- Replaces the stored settings of a scope.
+INSERT INTO revaer_runtime.settings (scope, value)
+VALUES (%(scope)s, %(value)s)
+ON CONFLICT (scope) DO UPDATE SET value = EXCLUDED.value;
 
 -- name: insert_fs_job
 -- Opens a post-processing job for a torrent; no row if one is already live.

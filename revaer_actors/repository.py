@@ -152,6 +152,17 @@ def set_location(
     )
 
 
+def select_settings(conn: psycopg.Connection[Any], scope: str) -> dict[str, Any]:
+    row = conn.execute(QUERIES["select_settings"], {"scope": scope}).fetchone()
+    return dict(row[0]) if row is not None else {}
+
+
+def upsert_settings(
+    conn: psycopg.Connection[Any], scope: str, value: dict[str, Any]
+) -> None:
+    conn.execute(QUERIES["upsert_settings"], {"scope": scope, "value": Jsonb(value)})
+
+
 def select_torrents(conn: psycopg.Connection[Any]) -> list[TorrentRecord]:
     with conn.cursor(row_factory=dict_row) as cur:
         return [_torrent(row) for row in cur.execute(QUERIES["select_torrents"])]
@@ -243,6 +254,7 @@ def _options(record: TorrentRecord) -> dict[str, Any]:
         "ratio_limit": record.ratio_limit,
         "seeding_time_limit": record.seeding_time_limit,
         "selection": Jsonb(record.selection.as_json()),
+        "force_start": record.force_start,
     }
 
 
@@ -263,6 +275,11 @@ def _torrent(row: dict[str, Any]) -> TorrentRecord:
         ratio_limit=row["ratio_limit"],
         seeding_time_limit=row["seeding_time_limit"],
         selection=FileSelection.from_json(row["selection"]),
+        force_start=row["force_start"],
+        queue_position=row["queue_position"],
+        uploaded=row["uploaded"],
+        downloaded=row["downloaded"],
+        seeding_seconds=row["seeding_seconds"],
         category=row["category"],
         tags=tuple(row["tags"]),
         save_path=row["save_path"],

@@ -31,6 +31,7 @@ from revaer_actors.domain import (
     TorrentStatus,
 )
 from revaer_actors.errors import EngineError
+from revaer_actors.settings import Settings
 from revaer_actors.ticker import Ticker
 
 log = logging.getLogger(__name__)
@@ -56,30 +57,6 @@ LT_STATES: dict[Any, TorrentState] = {
 
 
 @dataclass(frozen=True)
-class EngineSettings:
-    listen: str = "0.0.0.0:6881"
-    enable_dht: bool = True
-    enable_lsd: bool = True
-    enable_upnp: bool = True
-    enable_natpmp: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def pack(self) -> dict[str, Any]:
-        pack = {
-            "listen_interfaces": self.listen,
-            "enable_dht": self.enable_dht,
-            "enable_lsd": self.enable_lsd,
-            "enable_upnp": self.enable_upnp,
-            "enable_natpmp": self.enable_natpmp,
-            "alert_mask": int(ALERT_MASK),
-            "alert_queue_size": 10_000,
-            "user_agent": "revaer-actors",
-        }
-        pack.update(self.extra)
-        return pack
-
-
-@dataclass(frozen=True)
 class EngineAdd:
     """What the engine needs to add or restore one torrent."""
 
@@ -89,6 +66,7 @@ class EngineAdd:
     sequential: bool = False
     download_limit: int | None = None
     upload_limit: int | None = None
+    force_start: bool = False
     file_priorities: tuple[int, ...] = ()
     selective: bool = False
     magnet: str | None = None
@@ -104,6 +82,7 @@ class EngineAdd:
             sequential=record.sequential,
             download_limit=record.download_limit,
             upload_limit=record.upload_limit,
+            force_start=record.force_start,
             file_priorities=record.engine_priorities(),
             selective=not record.selection.is_default,
             magnet=record.magnet,
@@ -113,7 +92,7 @@ class EngineAdd:
 
 
 class SessionActor(pykka.ThreadingActor):
-    def __init__(self, settings: EngineSettings) -> None:
+    def __init__(self, settings: Settings) -> None:
         super().__init__()
         self._settings = settings
         self._session: Any = None
@@ -125,7 +104,7 @@ class SessionActor(pykka.ThreadingActor):
         self._resume_waiters: dict[str, Any] = {}
 
     def on_start(self) -> None:
-        self._session = lt.session(self._settings.pack())  # type: ignore[call-overload]
+        self._session = lt.session(self._pack(self._settings))  # type: ignore[call-overload]
         self._pump.start()
         self._ticker.start()
         log.info(
@@ -144,6 +123,29 @@ class SessionActor(pykka.ThreadingActor):
         self._ticker.stop()
         self._pump_stop.set()
 
+    @staticmethod
+    def _pack(settings: Settings) -> dict[str, Any]:
+        return {
+            **settings.engine_pack(),
+            "alert_mask": int(ALERT_MASK),
+            "alert_queue_size": 10_000,
+            "user_agent": "revaer-actors",
+        }
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Applies changed global settings to the running session at once."""
+        self._session.apply_settings(self._pack(settings))
+        if settings.pex != self._settings.pex:
+            for handle in self._handles.values():
+                if not handle.is_valid():
+                    continue
+                if settings.pex:
+                    handle.unset_flags(lt.torrent_flags.disable_pex)
+                else:
+                    handle.set_flags(lt.torrent_flags.disable_pex)
+        self._settings = settings
+        log.info("engine settings applied listen=%s", settings.listen)
+
     def subscribe(self, sink: Callable[[EngineEvent], object]) -> None:
         self._sink = sink
 
@@ -157,6 +159,8 @@ class SessionActor(pykka.ThreadingActor):
         params, note = self._params(spec)
         params.save_path = spec.save_path
         params.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
+        if not self._settings.pex:
+            params.flags |= lt.torrent_flags.disable_pex
         # update_subscribe: resume data may not carry it, and without it the
         # torrent never shows up in state_update_alert.
         params.flags |= (
@@ -164,6 +168,10 @@ class SessionActor(pykka.ThreadingActor):
         )
         if spec.paused:
             params.flags |= lt.torrent_flags.paused
+        elif not spec.force_start:
+            # Auto-managed torrents are started and queued by libtorrent within
+            # the active_downloads / active_seeds limits.
+            params.flags |= lt.torrent_flags.auto_managed
         if spec.sequential:
             params.flags |= lt.torrent_flags.sequential_download
         else:
@@ -211,8 +219,13 @@ class SessionActor(pykka.ThreadingActor):
         """Applies the user's options to a torrent that is already loaded."""
         handle = self._handle(spec.info_hash)
         if spec.paused:
+            handle.unset_flags(lt.torrent_flags.auto_managed)
             handle.pause(lt.torrent_handle.graceful_pause)
+        elif spec.force_start:
+            handle.unset_flags(lt.torrent_flags.auto_managed)
+            handle.resume()
         else:
+            handle.set_flags(lt.torrent_flags.auto_managed)
             handle.resume()
         if spec.sequential:
             handle.set_flags(lt.torrent_flags.sequential_download)
@@ -246,6 +259,28 @@ class SessionActor(pykka.ThreadingActor):
         return [
             {"url": entry["url"], "tier": entry["tier"]} for entry in handle.trackers()
         ]
+
+    def queue_move(self, info_hash: str, move: str) -> None:
+        handle = self._handle(info_hash)
+        {
+            "top": handle.queue_position_top,
+            "bottom": handle.queue_position_bottom,
+            "up": handle.queue_position_up,
+            "down": handle.queue_position_down,
+        }[move]()
+
+    def share_stats(self, info_hashes: list[str]) -> dict[str, TorrentStatus]:
+        """Fresh status of these torrents, for seeding goals.
+
+        state_update_alert only reports torrents whose transfer changed, so an
+        idle seed's seeding time has to be read here.
+        """
+        result = {}
+        for info_hash in info_hashes:
+            handle = self._handles.get(info_hash)
+            if handle is not None and handle.is_valid():
+                result[info_hash] = _status_event(handle.status())
+        return result
 
     def recheck(self, info_hash: str) -> None:
         self._handle(info_hash).force_recheck()
@@ -407,7 +442,8 @@ def _status_event(status: Any) -> TorrentStatus:
     if error:
         state = TorrentState.FAILED
     elif status.flags & lt.torrent_flags.paused:
-        state = TorrentState.PAUSED
+        queued = status.flags & lt.torrent_flags.auto_managed
+        state = TorrentState.QUEUED if queued else TorrentState.PAUSED
     else:
         state = LT_STATES.get(status.state, TorrentState.CHECKING)
     return TorrentStatus(
@@ -421,7 +457,18 @@ def _status_event(status: Any) -> TorrentStatus:
         total_size=int(status.total_wanted),
         save_path=status.save_path,
         error=error,
+        uploaded=int(status.all_time_upload),
+        downloaded=int(status.all_time_download),
+        seeding_seconds=_seconds(status.seeding_duration),
+        queue_position=int(status.queue_position),
+        num_peers=int(status.num_peers),
+        num_seeds=int(status.num_seeds),
     )
+
+
+def _seconds(duration: Any) -> int:
+    seconds = getattr(duration, "total_seconds", None)
+    return int(seconds()) if callable(seconds) else int(duration)
 
 
 _HANDLERS: dict[type, Callable[[SessionActor, Any], None]] = {

@@ -15,7 +15,7 @@ from typing import Any
 
 import pykka
 
-from revaer_actors.commands import Command, Reannounce, Recheck
+from revaer_actors.commands import Command, Priority, Reannounce, Recheck
 from revaer_actors.domain import (
     MetadataReceived,
     ResumeDataSaved,
@@ -94,6 +94,12 @@ class TorrentActor(pykka.ThreadingActor):
             upload_rate=status.upload_rate,
             total_done=status.total_done,
             total_size=status.total_size,
+            uploaded=status.uploaded,
+            downloaded=status.downloaded,
+            seeding_seconds=status.seeding_seconds,
+            queue_position=status.queue_position,
+            num_peers=status.num_peers,
+            num_seeds=status.num_seeds,
         )
 
     def on_metadata(self, event: MetadataReceived) -> None:
@@ -156,6 +162,10 @@ class TorrentActor(pykka.ThreadingActor):
 
         if isinstance(command, Recheck):
             self._session.recheck(record.info_hash).get(timeout=ASK_TIMEOUT)
+        elif isinstance(command, Priority):
+            self._session.queue_move(record.info_hash, command.move).get(
+                timeout=ASK_TIMEOUT
+            )
         elif isinstance(command, Reannounce):
             self._session.reannounce(record.info_hash).get(timeout=ASK_TIMEOUT)
         else:
@@ -191,4 +201,5 @@ def _settings(record: TorrentRecord) -> dict[str, Any]:
         "ratio_limit": record.ratio_limit,
         "seeding_time_limit": record.seeding_time_limit,
         "selection": record.selection,
+        "force_start": record.force_start,
     }

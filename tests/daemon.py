@@ -129,6 +129,14 @@ class Daemon:
                 assert exc.headers.get_content_type() == "application/problem+json"
             return exc.code, _json(exc.read())
 
+    def catalog(self) -> dict[str, tuple[Any, ...]]:
+        """What a user told the daemon about each torrent (no live figures)."""
+        items = self.api("GET", "/v1/torrents")[1]["items"]
+        return {
+            t["id"]: (t["name"], t["category"], tuple(t["tags"]), t["paused"])
+            for t in items
+        }
+
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "revaer_actors", "--api-url", self.api_url, *args],

@@ -28,10 +28,10 @@ def api_daemon(
 @pytest.fixture
 def unchanged(api_daemon: Daemon) -> Iterator[None]:
     """Asserts that the test left the catalog and the job list as it found them."""
-    before = api_daemon.api("GET", "/v1/torrents")[1]["items"]
+    before = api_daemon.catalog()
     jobs_before = api_daemon.api("GET", "/v1/fs-jobs")[1]["items"]
     yield
-    assert api_daemon.api("GET", "/v1/torrents")[1]["items"] == before
+    assert api_daemon.catalog() == before
     assert api_daemon.api("GET", "/v1/fs-jobs")[1]["items"] == jobs_before
 
 
@@ -178,11 +178,11 @@ def test_the_cli_exits_3_when_the_daemon_is_unreachable() -> None:
 def test_adding_the_same_torrent_twice_is_a_409(api_daemon: Daemon) -> None:
     magnet = "magnet:?xt=urn:btih:" + "1" * 40 + "&dn=twice"
     first = api_daemon.api("POST", "/v1/torrents", {"magnet": magnet, "paused": True})
-    before = api_daemon.api("GET", "/v1/torrents")[1]["items"]
+    before = api_daemon.catalog()
 
     second = api_daemon.api("POST", "/v1/torrents", {"magnet": magnet})
 
     assert first == (201, {"id": "1" * 40})
     assert second[0] == 409
     assert second[1]["type"] == PROBLEM + "already-exists"
-    assert api_daemon.api("GET", "/v1/torrents")[1]["items"] == before
+    assert api_daemon.catalog() == before

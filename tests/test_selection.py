@@ -104,7 +104,12 @@ def test_a_magnet_added_with_skip_fluff_files_only_the_wanted_files(
         {"magnet": release.magnet, "category": "movies", "skip_fluff": True},
     )
     jobs = daemon.wait_for(lambda: _settled(daemon), "the job to settle")
-    torrent = daemon.cli_json("status", answer["id"])
+    torrent = daemon.wait_for(
+        lambda: (
+            (t := daemon.cli_json("status", answer["id"]))["state"] == "completed" and t
+        ),
+        "the torrent to report completed",
+    )
 
     library = daemon.data_dir / "library" / "movies" / "Movie"
     assert status == 201
