@@ -200,8 +200,11 @@ async def _multipart_body(request: web.Request) -> dict[str, Any]:
 def _parse_json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise InvalidInput(f"body is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers bad JSON, bad UTF-8 and over-long integers;
+        # RecursionError, nesting deeper than the parser's stack.
+        reason = str(exc) if not isinstance(exc, RecursionError) else "nested too deep"
+        raise InvalidInput(f"body is not valid JSON: {reason}") from None
 
 
 async def _json_body(request: web.Request) -> Any:

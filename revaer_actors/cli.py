@@ -13,11 +13,37 @@ from typing import Any, NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from revaer_actors import __version__
 from revaer_actors.errors import ConfigError
 
+STATUS_FIELDS = (
+    "id",
+    "name",
+    "state",
+    "state_message",
+    "progress",
+    "eta",
+    "download_rate",
+    "upload_rate",
+    "ratio",
+    "num_peers",
+    "num_seeds",
+    "category",
+    "tags",
+    "sequential",
+    "download_limit",
+    "upload_limit",
+    "ratio_limit",
+    "seeding_time_limit",
+    "force_start",
+    "save_path",
+    "library_path",
+    "added_at",
+    "completed_at",
+)
 EXIT_BAD_INPUT = 2
 EXIT_RUNTIME = 3
 HTTP_TIMEOUT = 60.0
@@ -171,12 +197,12 @@ def list_torrents(api: str, as_json: bool) -> None:
     table = Table("id", "name", "state", "progress", "category", "library path")
     for t in items:
         table.add_row(
-            t["id"][:12],
-            t["name"],
+            t["id"],
+            escape(t["name"]),
             t["state"],
             f"{t['progress'] * 100:.1f}%",
-            t["category"] or "",
-            t["library_path"] or "",
+            escape(t["category"] or ""),
+            escape(t["library_path"] or ""),
         )
     console.print(table)
 
@@ -192,22 +218,10 @@ def status(api: str, torrent_id: str, as_json: bool) -> None:
         click.echo(json.dumps(t, indent=2))
         return
 
-    for key in (
-        "id",
-        "name",
-        "state",
-        "state_message",
-        "progress",
-        "category",
-        "tags",
-        "save_path",
-        "library_path",
-        "added_at",
-        "completed_at",
-    ):
+    for key in STATUS_FIELDS:
         value = t[key]
         shown = "-" if value is None or value == [] else value
-        console.print(f"[bold]{key}[/bold]: {shown}", highlight=False)
+        console.print(f"[bold]{key}[/bold]: {escape(str(shown))}", highlight=False)
     for f in t["files"]:
         console.print(
             f"  {f['path']}  ({f['size']} bytes, {f['priority']})",
@@ -230,12 +244,12 @@ def jobs(api: str, as_json: bool) -> None:
     for j in items:
         table.add_row(
             str(j["id"]),
-            j["torrent_id"][:12],
+            j["torrent_id"],
             j["status"],
             j["stage"],
             j["transfer_mode"],
-            j["dst_path"] or "",
-            j["last_error"] or "",
+            escape(j["dst_path"] or ""),
+            escape(j["last_error"] or ""),
         )
     console.print(table)
 

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 BOOT_TIMEOUT = 300.0
 SHUTDOWN_TIMEOUT = 60.0
+RUNNING_MARKER = "revaer.running"
 
 
 @dataclass
@@ -66,7 +67,9 @@ def run(config: Config) -> None:
 def start_actors(config: Config, pool: ConnectionPool) -> Actors:
     persistence = PersistenceActor.start(pool).proxy()
     session = SessionActor.start(config.settings).proxy()
-    fsops = FsOpsActor.start(persistence, session, config.library_dir).proxy()
+    fsops = FsOpsActor.start(
+        persistence, session, config.library_dir, config.downloads_dir
+    ).proxy()
     orchestrator = OrchestratorActor.start(
         persistence,
         session,
@@ -98,9 +101,16 @@ def stop_actors(actors: Actors) -> None:
 
 async def _serve(config: Config, pool: ConnectionPool) -> None:
     bridge = ActorBridge()
+    # The marker exists while the daemon runs; finding it at boot means the
+    # last run did not shut down cleanly.
+    marker = config.data_dir / RUNNING_MARKER
+    after_crash = marker.exists()
+    if after_crash:
+        log.warning("previous run did not shut down cleanly; rechecking downloads")
+    marker.touch()
     actors = start_actors(config, pool)
     try:
-        await bridge.ask(actors.orchestrator.boot(), timeout=BOOT_TIMEOUT)
+        await bridge.ask(actors.orchestrator.boot(after_crash), timeout=BOOT_TIMEOUT)
         runner = web.AppRunner(
             create_app(
                 Services(
@@ -121,6 +131,7 @@ async def _serve(config: Config, pool: ConnectionPool) -> None:
         log.info("shutdown requested")
         await runner.cleanup()
         await bridge.ask(actors.orchestrator.shutdown(), timeout=SHUTDOWN_TIMEOUT)
+        marker.unlink(missing_ok=True)
     finally:
         stop_actors(actors)
         bridge.close()

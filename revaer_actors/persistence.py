@@ -102,8 +102,8 @@ class PersistenceActor(pykka.ThreadingActor):
             lambda conn: repository.insert_job(conn, torrent_id, mode, src_path)
         )
 
-    def live_job(self, torrent_id: str) -> JobRecord | None:
-        return self._commit(lambda conn: repository.select_live_job(conn, torrent_id))
+    def latest_job(self, torrent_id: str) -> JobRecord | None:
+        return self._commit(lambda conn: repository.select_latest_job(conn, torrent_id))
 
     def open_jobs(self) -> list[JobRecord]:
         jobs = self._commit(repository.select_jobs)

@@ -145,10 +145,11 @@ SELECT id, torrent_id, status, stage, transfer_mode, src_path, dst_path,
   FROM revaer_runtime.fs_jobs
  ORDER BY id;
 
--- name: select_live_fs_job
--- The job of a torrent that is under way or done, if any.
+-- name: select_latest_fs_job
+-- A torrent's most recent job, whatever its status.
 SELECT id, torrent_id, status, stage, transfer_mode, src_path, dst_path,
        attempt, last_error, created_at, updated_at
   FROM revaer_runtime.fs_jobs
  WHERE torrent_id = %(torrent_id)s
-   AND status IN ('pending', 'moving', 'moved');
+ ORDER BY id DESC
+ LIMIT 1;

@@ -224,10 +224,12 @@ def select_jobs(conn: psycopg.Connection[Any]) -> list[JobRecord]:
         return [_job(row) for row in cur.execute(QUERIES["select_fs_jobs"])]
 
 
-def select_live_job(conn: psycopg.Connection[Any], torrent_id: str) -> JobRecord | None:
+def select_latest_job(
+    conn: psycopg.Connection[Any], torrent_id: str
+) -> JobRecord | None:
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            QUERIES["select_live_fs_job"], {"torrent_id": torrent_id}
+            QUERIES["select_latest_fs_job"], {"torrent_id": torrent_id}
         ).fetchone()
     return _job(row) if row is not None else None
 

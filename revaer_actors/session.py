@@ -40,6 +40,9 @@ ALERT_MASK = (
     lt.alert_category.error | lt.alert_category.status | lt.alert_category.storage
 )
 STATUS_INTERVAL = 0.25
+# How often changed torrents save resume data: the most a kill -9 can cost a
+# download in progress before the boot recheck finds the rest.
+RESUME_INTERVAL = 30.0
 ALERT_QUEUE_WARN = 0.8
 
 # One table from libtorrent's states to ours. Paused and errored torrents are
@@ -101,12 +104,16 @@ class SessionActor(pykka.ThreadingActor):
         self._pump_stop = threading.Event()
         self._pump = threading.Thread(target=self._pump_alerts, name="lt-alerts")
         self._ticker = Ticker("lt-status", STATUS_INTERVAL, self._tell_status)
+        self._resume_ticker = Ticker(
+            "lt-resume", RESUME_INTERVAL, self._tell_save_resume
+        )
         self._resume_waiters: dict[str, Any] = {}
 
     def on_start(self) -> None:
         self._session = lt.session(self._pack(self._settings))  # type: ignore[call-overload]
         self._pump.start()
         self._ticker.start()
+        self._resume_ticker.start()
         log.info(
             "engine started listen=%s port=%d",
             self._settings.listen,
@@ -115,12 +122,14 @@ class SessionActor(pykka.ThreadingActor):
 
     def on_stop(self) -> None:
         self._ticker.stop()
+        self._resume_ticker.stop()
         self._pump_stop.set()
         self._session.pause()
         log.info("engine stopped")
 
     def on_failure(self, *args: Any) -> None:
         self._ticker.stop()
+        self._resume_ticker.stop()
         self._pump_stop.set()
 
     @staticmethod
@@ -279,11 +288,13 @@ class SessionActor(pykka.ThreadingActor):
         for info_hash in info_hashes:
             handle = self._handles.get(info_hash)
             if handle is not None and handle.is_valid():
-                result[info_hash] = _status_event(handle.status())
+                result[info_hash] = _status_event(handle.status(), info_hash)
         return result
 
     def recheck(self, info_hash: str) -> None:
-        self._handle(info_hash).force_recheck()
+        handle = self._handle(info_hash)
+        handle.clear_error()
+        handle.force_recheck()
 
     def reannounce(self, info_hash: str) -> None:
         self._handle(info_hash).force_reannounce()
@@ -300,10 +311,19 @@ class SessionActor(pykka.ThreadingActor):
             delete_data,
         )
 
-    def move_storage(self, info_hash: str, path: str) -> None:
+    def move_storage(self, info_hash: str, path: str, replace: bool = False) -> None:
+        """Moves the payload; never over existing files unless `replace`.
+
+        `replace` is only for finishing a move a crash interrupted, whose
+        partial copies at the destination are the torrent's own.
+        """
         handle = self._handle(info_hash)
-        # fail_if_exist: post-processing must never overwrite a file in the library.
-        handle.move_storage(path, lt.move_flags_t.fail_if_exist)
+        flags = (
+            lt.move_flags_t.always_replace_files
+            if replace
+            else lt.move_flags_t.fail_if_exist
+        )
+        handle.move_storage(path, flags)
 
     def request_resume_data(self, info_hash: str) -> None:
         handle = self._handles.get(info_hash)
@@ -344,6 +364,18 @@ class SessionActor(pykka.ThreadingActor):
         for alert in self._session.pop_alerts():
             self._translate(alert)
 
+    def _tell_save_resume(self) -> None:
+        self.actor_ref.proxy().save_changed_resume_data()
+
+    def save_changed_resume_data(self) -> int:
+        """Asks every torrent whose state changed since its last save to save."""
+        asked = 0
+        for handle in self._handles.values():
+            if handle.is_valid() and handle.need_save_resume_data():
+                handle.save_resume_data(lt.save_resume_flags_t.save_info_dict)
+                asked += 1
+        return asked
+
     def _tell_status(self) -> None:
         self.actor_ref.proxy().post_status()
 
@@ -377,11 +409,23 @@ class SessionActor(pykka.ThreadingActor):
             self._sink(event)
 
     def _alert_hash(self, alert: Any) -> str:
-        return sources.torrent_id(alert.handle.info_hashes())
+        return self._id_of(alert.handle.info_hashes())
+
+    def _id_of(self, hashes: Any) -> str:
+        """Our id for a handle's hashes, as it was when the torrent was added.
+
+        A torrent added by its v2 hash (urn:btmh) learns its v1 hash with the
+        metadata; its id must not change then, or its events would be lost.
+        """
+        if hashes.has_v1() and str(hashes.v1) in self._handles:
+            return str(hashes.v1)
+        if hashes.has_v2() and str(hashes.v2)[:40] in self._handles:
+            return str(hashes.v2)[:40]
+        return sources.torrent_id(hashes)
 
     def _on_state_update(self, alert: Any) -> None:
         for status in alert.status:
-            self._emit(_status_event(status))
+            self._emit(_status_event(status, self._id_of(status.info_hashes)))
 
     def _on_metadata(self, alert: Any) -> None:
         info_hash = self._alert_hash(alert)
@@ -437,7 +481,7 @@ class SessionActor(pykka.ThreadingActor):
         return handle
 
 
-def _status_event(status: Any) -> TorrentStatus:
+def _status_event(status: Any, info_hash: str) -> TorrentStatus:
     error = status.errc.message() if status.errc.value() else None
     if error:
         state = TorrentState.FAILED
@@ -447,7 +491,7 @@ def _status_event(status: Any) -> TorrentStatus:
     else:
         state = LT_STATES.get(status.state, TorrentState.CHECKING)
     return TorrentStatus(
-        info_hash=sources.torrent_id(status.info_hashes),
+        info_hash=info_hash,
         name=status.name,
         state=state,
         progress=float(status.progress),

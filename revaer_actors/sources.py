@@ -93,6 +93,10 @@ def parse_magnet(uri: Any) -> ParsedTorrent:
         )
     if not uri.startswith("magnet:?"):
         raise InvalidInput("magnet must start with 'magnet:?'", field="/magnet")
+    if not uri.isascii():
+        raise InvalidInput(
+            "magnet must be ASCII; percent-encode other characters", field="/magnet"
+        )
 
     _check_exact_topics(uri)
     try:
@@ -107,9 +111,22 @@ def parse_magnet(uri: Any) -> ParsedTorrent:
         raise InvalidInput("magnet has an all-zero info hash", field="/magnet")
     return ParsedTorrent(
         info_hash=info_hash,
-        name=params.name or info_hash,
+        name=_display_name(params) or info_hash,
         trackers=tuple(params.trackers),
     )
+
+
+def _display_name(params: Any) -> str:
+    """The magnet's dn, or "" when it is not valid UTF-8.
+
+    Control characters (NUL among them, which PostgreSQL text refuses) become
+    "_", as libtorrent does for names inside a .torrent.
+    """
+    try:
+        name: str = params.name
+    except UnicodeDecodeError:
+        return ""
+    return "".join("_" if ord(ch) < 32 or ord(ch) == 127 else ch for ch in name)
 
 
 def _check_exact_topics(uri: str) -> None:
@@ -133,6 +150,18 @@ def _check_exact_topics(uri: str) -> None:
             raise InvalidInput(
                 f"magnet has a malformed hash: {topic!r}", field="/magnet"
             )
+    # libtorrent keeps only the last of several v1 hashes; a magnet naming two
+    # different torrents is ambiguous, so it is refused.
+    v1 = {_v1_digest(t) for t in topics if t.startswith("urn:btih:")}
+    if len(v1) > 1:
+        raise InvalidInput("magnet names more than one v1 info hash", field="/magnet")
+
+
+def _v1_digest(topic: str) -> bytes:
+    digest = topic[len("urn:btih:") :]
+    if len(digest) == 40:
+        return bytes.fromhex(digest)
+    return base64.b32decode(digest.upper())
 
 
 def _valid_topic(topic: str) -> bool:
@@ -197,9 +226,10 @@ def parse_label(value: Any, pointer: str) -> str:
         raise InvalidInput(
             f"{_field_name(pointer)} must be a non-empty string", field=pointer
         )
-    if len(value) > 64:
+    if len(value) > 64 or len(value.encode("utf-8")) > 255:
         raise InvalidInput(
-            f"{_field_name(pointer)} must be at most 64 characters", field=pointer
+            f"{_field_name(pointer)} must be at most 64 characters and 255 bytes",
+            field=pointer,
         )
     if value in (".", "..") or value.startswith(".") or value != value.strip():
         raise InvalidInput(

@@ -44,11 +44,16 @@ def make_torrent(payload: Path) -> bytes:
 class Seeder:
     """Seeds one payload; `magnet` points straight at it with x.pe."""
 
-    def __init__(self, payload: Path) -> None:
+    def __init__(self, payload: Path, upload_limit: int = 0) -> None:
+        """upload_limit in bytes/s (0: none) slows the swarm for crash tests."""
         self.payload = payload
         self.metainfo = make_torrent(payload)
         self.info = lt.torrent_info(self.metainfo)
-        self.session: lt.session | None = lt.session(LOOPBACK_SETTINGS)
+        settings = dict(LOOPBACK_SETTINGS)
+        if upload_limit:
+            settings["upload_rate_limit"] = upload_limit
+            settings["ignore_limits_on_local_network"] = False
+        self.session: lt.session | None = lt.session(settings)
         params = lt.add_torrent_params()
         params.ti = self.info
         params.save_path = str(payload.parent)
@@ -76,6 +81,20 @@ class Seeder:
             if time.monotonic() > deadline:
                 raise TimeoutError("seeder did not reach seeding")
             time.sleep(0.05)
+
+    @property
+    def v2_magnet(self) -> str:
+        """The same torrent named by its v2 hash only (urn:btmh)."""
+        assert self.session is not None
+        v2 = str(self.info.info_hashes().v2)
+        return (
+            f"magnet:?xt=urn:btmh:1220{v2}&dn={self.payload.name}"
+            f"&x.pe=127.0.0.1:{self.session.listen_port()}"
+        )
+
+    def uploaded(self) -> int:
+        """Payload bytes this seeder has sent so far."""
+        return int(self.handle.status().total_payload_upload)
 
     def close(self) -> None:
         """Stops seeding; safe to call twice."""

@@ -186,3 +186,77 @@ def test_adding_the_same_torrent_twice_is_a_409(api_daemon: Daemon) -> None:
     assert second[0] == 409
     assert second[1]["type"] == PROBLEM + "already-exists"
     assert api_daemon.catalog() == before
+
+
+@pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        (b"[" * 200_000 + b"]" * 200_000, "body is not valid JSON: nested too deep"),
+        (b'{"paused": ' + b"9" * 5000 + b"}", "body is not valid JSON: Exceeds"),
+        (b'{"magnet": "\xff"}', "body is not valid JSON: 'utf-8' codec"),
+    ],
+)
+def test_hostile_json_is_a_400(
+    api_daemon: Daemon, unchanged: None, raw: bytes, detail: str
+) -> None:
+    status, problem = api_daemon.api("POST", "/v1/torrents", raw=raw)
+
+    assert status == 400
+    assert problem["detail"].startswith(detail)
+
+
+@pytest.mark.parametrize(
+    ("magnet", "detail"),
+    [
+        (
+            f"magnet:?xt=urn:btih:{VALID}&dn=\ud800",
+            "magnet must be ASCII; percent-encode other characters",
+        ),
+        (
+            f"magnet:?xt=urn:btih:{VALID}&xt=urn:btih:{'5' * 40}",
+            "magnet names more than one v1 info hash",
+        ),
+    ],
+)
+def test_ambiguous_or_non_ascii_magnets_are_refused(
+    api_daemon: Daemon, unchanged: None, magnet: str, detail: str
+) -> None:
+    status, problem = api_daemon.api("POST", "/v1/torrents", {"magnet": magnet})
+
+    assert status == 400
+    assert problem["detail"] == detail
+
+
+def test_a_category_too_long_for_a_folder_name_is_refused(
+    api_daemon: Daemon, unchanged: None
+) -> None:
+    body = {"magnet": f"magnet:?xt=urn:btih:{VALID}", "category": "\U0001f600" * 64}
+
+    status, problem = api_daemon.api("POST", "/v1/torrents", body)
+
+    assert status == 400
+    assert problem["detail"] == "category must be at most 64 characters and 255 bytes"
+
+
+@pytest.mark.parametrize(
+    ("dn", "name"),
+    [("%ff", None), ("a%00b", "a_b"), ("%5B%2F%5D", "[/]")],
+)
+def test_odd_display_names_are_cleaned_not_refused(
+    api_daemon: Daemon, dn: str, name: str | None
+) -> None:
+    digest = "6" * 39 + str(len(dn))
+    magnet = f"magnet:?xt=urn:btih:{digest}&dn={dn}"
+
+    status, answer = api_daemon.api(
+        "POST", "/v1/torrents", {"magnet": magnet, "paused": True}
+    )
+    listed = api_daemon.cli("ls")
+    shown = api_daemon.cli("status", digest)
+
+    assert (status, answer) == (201, {"id": digest})
+    stored = api_daemon.api("GET", f"/v1/torrents/{digest}")[1]
+    assert stored["name"] == (name or digest)
+    assert listed.returncode == 0, listed.stderr
+    assert shown.returncode == 0, shown.stderr
+    assert f"name: {name or digest}" in shown.stdout

@@ -81,6 +81,7 @@ def test_a_second_torrent_with_the_same_name_fails_instead_of_overwriting(
     assert (library / "Show.S01E01.mkv").read_bytes() == (
         seeder.payload / "Show.S01E01.mkv"
     ).read_bytes()
-    assert (
-        daemon.data_dir / "downloads" / "Show.S01" / "Show.S01E01.mkv"
-    ).stat().st_size == 5000
+    own_folder = daemon.data_dir / "downloads" / other.info_hash / "Show.S01"
+    assert (own_folder / "Show.S01E01.mkv").read_bytes() == (
+        other.payload / "Show.S01E01.mkv"
+    ).read_bytes()

@@ -21,7 +21,7 @@ def test_a_crash_between_the_move_and_its_commit_resumes_from_the_library(
     daemon.cli("add", seeder.magnet, "--category", "tv")
     first = daemon.wait_for(lambda: _job(daemon), "the first move")
     library = daemon.data_dir / "library" / "tv" / "Show.S01"
-    downloads = daemon.data_dir / "downloads"
+    downloads = daemon.data_dir / "downloads" / seeder.info_hash
     daemon.kill9()
     seeder.close()
 

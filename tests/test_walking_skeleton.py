@@ -33,13 +33,15 @@ def test_magnet_download_is_filed_in_the_library_and_survives_a_restart(
         if source.is_file():
             target = library / source.relative_to(seeder.payload)
             assert target.read_bytes() == source.read_bytes(), target
-    assert not (daemon.data_dir / "downloads" / "Show.S01").exists()
+    # The torrent's own download folder is tidied away once the move emptied it.
+    own_folder = daemon.data_dir / "downloads" / seeder.info_hash
+    assert not own_folder.exists()
     assert len(jobs) == 1
     job = jobs[0]
     assert job["torrent_id"] == seeder.info_hash
     assert job["transfer_mode"] == "move"
     assert job["dst_path"] == str(library)
-    assert job["src_path"] == str(daemon.data_dir / "downloads" / "Show.S01")
+    assert job["src_path"] == str(own_folder / "Show.S01")
     assert job["attempt"] == 1 and job["last_error"] is None
 
     torrent = daemon.wait_for(
@@ -68,7 +70,7 @@ def test_magnet_download_is_filed_in_the_library_and_survives_a_restart(
         "Show.S01/extras/readme.txt",
     }
     assert daemon.cli_json("jobs") == jobs
-    assert not (daemon.data_dir / "downloads" / "Show.S01").exists()
+    assert not own_folder.exists()
 
 
 def test_torrent_file_added_paused_stays_paused_and_is_not_downloaded(
