@@ -171,8 +171,8 @@ async def list_torrents(request: web.Request) -> web.Response:
 async def get_torrent(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     info_hash = _torrent_id(request)
-    record = await services.bridge.ask(services.orchestrator.get_torrent(info_hash))
-    return web.json_response(record.as_json())
+    detail = await services.bridge.ask(services.orchestrator.torrent_detail(info_hash))
+    return web.json_response(detail)
 
 
 async def _multipart_body(request: web.Request) -> dict[str, Any]:

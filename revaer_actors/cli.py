@@ -344,6 +344,15 @@ def tags(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> None:
     _act(ctx, {"type": "tags", "tags": list(names)}, as_json)
 
 
+@action.command(name="move")
+@click.argument("save_path")
+@_json_flag
+@click.pass_context
+def move_storage(ctx: click.Context, save_path: str, as_json: bool) -> None:
+    """Move the payload to SAVE_PATH (inside the downloads or library folder)."""
+    _act(ctx, {"type": "move", "save_path": save_path}, as_json)
+
+
 @action.command(name="force-start")
 @click.option("--enable/--disable", default=True)
 @_json_flag

@@ -108,6 +108,20 @@ class Priority:
 
 
 @dataclass(frozen=True)
+class Move:
+    """Moves the payload to another folder (inside downloads or the library).
+
+    The catalog records the new folder once libtorrent reports the files
+    there; until then the torrent stays where it was.
+    """
+
+    save_path: str
+
+    def apply_to(self, record: TorrentRecord) -> TorrentRecord:
+        return record
+
+
+@dataclass(frozen=True)
 class Select:
     """Replaces the torrent's file selection rules."""
 
@@ -119,6 +133,7 @@ class Select:
 
 Command = (
     Select
+    | Move
     | ForceStart
     | Priority
     | Pause
@@ -189,6 +204,14 @@ def _priority(fields: dict[str, Any]) -> Priority:
     return Priority(move=move)
 
 
+def _move(fields: dict[str, Any]) -> Move:
+    _only(fields, "save_path")
+    path = fields.get("save_path")
+    if not isinstance(path, str) or not path:
+        raise InvalidInput("save_path must be a folder path", field="/save_path")
+    return Move(save_path=path)
+
+
 def _rate(fields: dict[str, Any]) -> Rate:
     _only(fields, "download_limit", "upload_limit")
     if not fields:
@@ -230,4 +253,5 @@ _PARSERS: dict[str, Callable[[dict[str, Any]], Command | Remove]] = {
     "tags": _tags,
     "force_start": _force_start,
     "priority": _priority,
+    "move": _move,
 }

@@ -251,6 +251,14 @@ class StorageMoveFailed:
 
 
 @dataclass(frozen=True)
+class StorageFailed:
+    """libtorrent could not read or write the payload (full disk, permissions)."""
+
+    info_hash: str
+    error: str
+
+
+@dataclass(frozen=True)
 class TorrentErrored:
     info_hash: str
     error: str
@@ -263,5 +271,6 @@ EngineEvent = (
     | ResumeDataSaved
     | StorageMoved
     | StorageMoveFailed
+    | StorageFailed
     | TorrentErrored
 )

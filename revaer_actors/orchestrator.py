@@ -15,12 +15,13 @@ from typing import Any
 
 import pykka
 
-from revaer_actors.commands import Command, Pause, Remove
+from revaer_actors.commands import Command, Move, Pause, Remove
 from revaer_actors.domain import (
     EngineEvent,
     JobRecord,
     MetadataReceived,
     ResumeDataSaved,
+    StorageFailed,
     StorageMoved,
     StorageMoveFailed,
     TorrentErrored,
@@ -80,6 +81,8 @@ class OrchestratorActor(pykka.ThreadingActor):
         self._settings = settings
         self._quiet_spell = quiet_spell
         self._catalog: dict[str, TorrentRecord] = {}
+        # Moves a user asked for; FsOps owns every other storage move.
+        self._user_moves: dict[str, str] = {}
         self._actors: dict[str, pykka.ActorRef[TorrentActor]] = {}
         self._ticker = Ticker("torrent-idle", IDLE_CHECK_INTERVAL, self._tell_idle)
         self._goal_ticker = Ticker("seeding-goals", GOAL_INTERVAL, self._tell_goals)
@@ -325,9 +328,24 @@ class OrchestratorActor(pykka.ThreadingActor):
 
         if isinstance(command, Remove):
             return self._remove(info_hash, command.delete_data)
+        if isinstance(command, Move):
+            return self._move(info_hash, command.save_path)
         actor = self._actor(info_hash)
         record: TorrentRecord = actor.apply(command).get(timeout=ASK_TIMEOUT)
         self._catalog[info_hash] = record
+        return record
+
+    def _move(self, info_hash: str, asked: str) -> TorrentRecord:
+        record = self._catalog[info_hash]
+        save_path = self._save_path(asked, info_hash)
+        if Path(save_path) == Path(record.save_path):
+            return record
+        self._refuse_shared_payload(save_path, record.name)
+
+        Path(save_path).mkdir(parents=True, exist_ok=True)
+        self._user_moves[info_hash] = save_path
+        self._session.move_storage(info_hash, save_path).get(timeout=ASK_TIMEOUT)
+        log.info("torrent move requested info_hash=%s to=%s", info_hash, save_path)
         return record
 
     def _remove(self, info_hash: str, delete_data: bool) -> TorrentRecord:
@@ -383,6 +401,20 @@ class OrchestratorActor(pykka.ThreadingActor):
         if record is None:
             raise TorrentNotFound(info_hash)
         return record
+
+    def torrent_detail(self, info_hash: str) -> dict[str, Any]:
+        """The catalog's record with libtorrent's live view beside it."""
+        body = self.get_torrent(info_hash).as_json()
+        live = self._session.inspect(info_hash).get(timeout=ASK_TIMEOUT)
+        body["trackers"] = live["trackers"] if live else []
+        body["engine"] = live["engine"] if live else None
+        progress = live["file_progress"] if live else []
+        for entry in body["files"]:
+            index = entry["index"]
+            size = entry["size"]
+            done = progress[index] if index < len(progress) else 0
+            entry["progress"] = round(done / size, 6) if size else 1.0
+        return body
 
     # Events, told from below.
 
@@ -457,11 +489,36 @@ class OrchestratorActor(pykka.ThreadingActor):
         if actor is not None:
             actor.on_error(event)
 
+    def _on_storage_failed(self, event: StorageFailed) -> None:
+        actor = self._actor(event.info_hash)
+        if actor is not None:
+            actor.on_storage_error(event)
+
     def _on_storage_moved(self, event: StorageMoved) -> None:
-        self._fsops.storage_moved(event.info_hash, event.path)
+        if self._user_moves.pop(event.info_hash, None) is None:
+            self._fsops.storage_moved(event.info_hash, event.path)
+            return
+
+        # The payload left wherever FsOps filed it, so it has no library path.
+        self._persistence.record_location(event.info_hash, event.path, None)
+        actor = self._actor(event.info_hash)
+        if actor is not None:
+            actor.on_relocated(event.path, None)
+        log.info("torrent moved info_hash=%s to=%s", event.info_hash, event.path)
 
     def _on_storage_move_failed(self, event: StorageMoveFailed) -> None:
-        self._fsops.storage_move_failed(event.info_hash, event.error)
+        if self._user_moves.pop(event.info_hash, None) is None:
+            self._fsops.storage_move_failed(event.info_hash, event.error)
+            return
+
+        log.warning(
+            "torrent move failed info_hash=%s cause=%s", event.info_hash, event.error
+        )
+        self._persistence.record_state(
+            event.info_hash,
+            self._catalog[event.info_hash].state,
+            f"move failed: {event.error}",
+        )
 
 
 _ROUTES: dict[type, Callable[[OrchestratorActor, Any], None]] = {
@@ -471,5 +528,6 @@ _ROUTES: dict[type, Callable[[OrchestratorActor, Any], None]] = {
     ResumeDataSaved: OrchestratorActor._on_resume_data,
     TorrentErrored: OrchestratorActor._on_error,
     StorageMoved: OrchestratorActor._on_storage_moved,
+    StorageFailed: OrchestratorActor._on_storage_failed,
     StorageMoveFailed: OrchestratorActor._on_storage_move_failed,
 }

@@ -196,6 +196,15 @@ class PersistenceActor(pykka.ThreadingActor):
             lambda conn: repository.update_resume_data(conn, info_hash, data)
         )
 
+    def record_location(
+        self, info_hash: str, save_path: str, library_path: str | None
+    ) -> None:
+        self._outbox.append(
+            lambda conn: repository.set_location(
+                conn, info_hash, save_path, library_path
+            )
+        )
+
     def record_completed(self, info_hash: str, at: datetime) -> None:
         self._outbox.append(lambda conn: repository.mark_completed(conn, info_hash, at))
 

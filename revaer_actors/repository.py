@@ -144,7 +144,10 @@ def mark_completed(conn: psycopg.Connection[Any], info_hash: str, at: datetime) 
 
 
 def set_location(
-    conn: psycopg.Connection[Any], info_hash: str, save_path: str, library_path: str
+    conn: psycopg.Connection[Any],
+    info_hash: str,
+    save_path: str,
+    library_path: str | None,
 ) -> None:
     conn.execute(
         QUERIES["set_torrent_location"],

@@ -22,6 +22,7 @@ from revaer_actors.domain import (
     EngineEvent,
     MetadataReceived,
     ResumeDataSaved,
+    StorageFailed,
     StorageMoved,
     StorageMoveFailed,
     TorrentErrored,
@@ -231,9 +232,12 @@ class SessionActor(pykka.ThreadingActor):
             handle.unset_flags(lt.torrent_flags.auto_managed)
             handle.pause(lt.torrent_handle.graceful_pause)
         elif spec.force_start:
+            handle.clear_error()
             handle.unset_flags(lt.torrent_flags.auto_managed)
             handle.resume()
         else:
+            # A storage error stopped the torrent; resuming says it is fixed.
+            handle.clear_error()
             handle.set_flags(lt.torrent_flags.auto_managed)
             handle.resume()
         if spec.sequential:
@@ -261,13 +265,38 @@ class SessionActor(pykka.ThreadingActor):
             log.info("trackers merged info_hash=%s count=%d", info_hash, len(new))
         return len(new)
 
-    def trackers(self, info_hash: str) -> list[dict[str, Any]]:
+    def inspect(self, info_hash: str) -> dict[str, Any] | None:
+        """libtorrent's own view of one torrent, for the detail view.
+
+        None when the torrent is not loaded (it failed to load, or is being
+        removed).
+        """
         handle = self._handles.get(info_hash)
         if handle is None or not handle.is_valid():
-            return []
-        return [
-            {"url": entry["url"], "tier": entry["tier"]} for entry in handle.trackers()
-        ]
+            return None
+
+        status = handle.status()
+        flags = status.flags
+        return {
+            "engine": {
+                "paused": bool(flags & lt.torrent_flags.paused),
+                "auto_managed": bool(flags & lt.torrent_flags.auto_managed),
+                "sequential": bool(flags & lt.torrent_flags.sequential_download),
+                "download_limit": handle.download_limit(),
+                "upload_limit": handle.upload_limit(),
+                "save_path": status.save_path,
+                "queue_position": int(status.queue_position),
+            },
+            "trackers": [_tracker(entry) for entry in handle.trackers()],
+            "file_progress": (
+                list(handle.file_progress(lt.file_progress_flags_t.piece_granularity))
+                if status.has_metadata
+                else []
+            ),
+            "file_priorities": (
+                list(handle.get_file_priorities()) if status.has_metadata else []
+            ),
+        }
 
     def queue_move(self, info_hash: str, move: str) -> None:
         handle = self._handle(info_hash)
@@ -468,6 +497,9 @@ class SessionActor(pykka.ThreadingActor):
     def _on_storage_move_failed(self, alert: Any) -> None:
         self._emit(StorageMoveFailed(self._alert_hash(alert), alert.message()))
 
+    def _on_file_error(self, alert: Any) -> None:
+        self._emit(StorageFailed(self._alert_hash(alert), alert.message()))
+
     def _on_torrent_error(self, alert: Any) -> None:
         self._emit(TorrentErrored(self._alert_hash(alert), alert.message()))
 
@@ -483,11 +515,15 @@ class SessionActor(pykka.ThreadingActor):
 
 def _status_event(status: Any, info_hash: str) -> TorrentStatus:
     error = status.errc.message() if status.errc.value() else None
-    if error:
+    paused = status.flags & lt.torrent_flags.paused
+    managed = status.flags & lt.torrent_flags.auto_managed
+    if paused and not managed:
+        # Paused by the user, or by us after a storage error: resumable.
+        state = TorrentState.PAUSED
+    elif error:
         state = TorrentState.FAILED
-    elif status.flags & lt.torrent_flags.paused:
-        queued = status.flags & lt.torrent_flags.auto_managed
-        state = TorrentState.QUEUED if queued else TorrentState.PAUSED
+    elif paused:
+        state = TorrentState.QUEUED
     else:
         state = LT_STATES.get(status.state, TorrentState.CHECKING)
     return TorrentStatus(
@@ -510,6 +546,26 @@ def _status_event(status: Any, info_hash: str) -> TorrentStatus:
     )
 
 
+def _tracker(entry: dict[str, Any]) -> dict[str, Any]:
+    """A tracker's url and how its last announce went."""
+    error = entry.get("last_error") or {}
+    message = entry.get("message") or ""
+    if error.get("value"):
+        status = "error"
+    elif entry.get("updating"):
+        status = "updating"
+    elif entry.get("verified"):
+        status = "working"
+    else:
+        status = "not contacted"
+    return {
+        "url": entry["url"],
+        "tier": entry["tier"],
+        "status": status,
+        "message": message,
+    }
+
+
 def _seconds(duration: Any) -> int:
     seconds = getattr(duration, "total_seconds", None)
     return int(seconds()) if callable(seconds) else int(duration)
@@ -523,5 +579,6 @@ _HANDLERS: dict[type, Callable[[SessionActor, Any], None]] = {
     lt.storage_moved_alert: SessionActor._on_storage_moved,
     lt.storage_moved_failed_alert: SessionActor._on_storage_move_failed,
     lt.torrent_error_alert: SessionActor._on_torrent_error,
+    lt.file_error_alert: SessionActor._on_file_error,
     lt.alerts_dropped_alert: SessionActor._on_alert_dropped,
 }

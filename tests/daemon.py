@@ -35,9 +35,15 @@ def free_port() -> int:
 class Daemon:
     """One revaer daemon on 127.0.0.1 with its own data directory."""
 
-    def __init__(self, data_dir: Path, database_url: str | None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        database_url: str | None,
+        extra_args: list[str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.database_url = database_url
+        self.extra_args = extra_args or []
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "daemon.log"
@@ -66,6 +72,7 @@ class Daemon:
                 f"127.0.0.1:{self.port}",
                 "--bt-listen",
                 "127.0.0.1:0",
+                *self.extra_args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

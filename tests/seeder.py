@@ -35,8 +35,9 @@ def make_payload(root: Path, name: str, files: dict[str, int], seed: int = 1) ->
     return folder
 
 
-def make_torrent(payload: Path) -> bytes:
-    creator = lt.create_torrent(lt.list_files(str(payload)))
+def make_torrent(payload: Path, v1_only: bool = False) -> bytes:
+    flags = lt.create_torrent.v1_only if v1_only else 0
+    creator = lt.create_torrent(lt.list_files(str(payload)), 0, flags)
     lt.set_piece_hashes(creator, str(payload.parent))
     return bytes(lt.bencode(creator.generate()))
 
@@ -44,10 +45,12 @@ def make_torrent(payload: Path) -> bytes:
 class Seeder:
     """Seeds one payload; `magnet` points straight at it with x.pe."""
 
-    def __init__(self, payload: Path, upload_limit: int = 0) -> None:
+    def __init__(
+        self, payload: Path, upload_limit: int = 0, v1_only: bool = False
+    ) -> None:
         """upload_limit in bytes/s (0: none) slows the swarm for crash tests."""
         self.payload = payload
-        self.metainfo = make_torrent(payload)
+        self.metainfo = make_torrent(payload, v1_only)
         self.info = lt.torrent_info(self.metainfo)
         settings = dict(LOOPBACK_SETTINGS)
         if upload_limit:

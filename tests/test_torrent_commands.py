@@ -74,6 +74,12 @@ def test_options_are_committed_shown_and_restored(
     }
     assert {k: shown[k] for k in expected} == expected
     assert {k: restored[k] for k in expected} == expected
+    # libtorrent's own view, read live from the session.
+    for view in (shown["engine"], restored["engine"]):
+        assert view["paused"] is True and view["auto_managed"] is False
+        assert view["sequential"] is True
+        assert view["download_limit"] == 50000
+        assert view["upload_limit"] in (0, -1)
     assert _row(database_url, info_hash) == (
         True,
         "movies",
@@ -151,3 +157,45 @@ def test_bad_commands_are_refused_and_change_nothing(daemon: Daemon) -> None:
     by_prefix = daemon.cli("status", info_hash[:8], "--json")
     assert by_prefix.returncode == 0, by_prefix.stderr
     assert daemon.catalog() == before
+
+
+def test_move_puts_the_payload_in_another_folder_and_remembers_it(
+    daemon: Daemon, seeder: Seeder
+) -> None:
+    daemon.cli("add", seeder.magnet, "--category", "tv")
+    daemon.wait_for(lambda: _moved(daemon), "the download to be filed")
+    archive = daemon.data_dir / "library" / "archive"
+
+    moved = daemon.cli("action", seeder.info_hash, "move", str(archive))
+    torrent = daemon.wait_for(
+        lambda: (
+            (t := daemon.cli_json("status", seeder.info_hash))["save_path"]
+            == str(archive)
+            and t
+        ),
+        "the move to land",
+    )
+    outside = daemon.api(
+        "POST",
+        f"/v1/torrents/{seeder.info_hash}/action",
+        {"type": "move", "save_path": "/tmp"},
+    )
+    daemon.stop()
+    daemon.start()
+    restored = daemon.wait_for(
+        lambda: (
+            (t := daemon.cli_json("status", seeder.info_hash))["state"] == "seeding"
+            and t
+        ),
+        "the moved torrent to seed after a restart",
+    )
+
+    assert moved.returncode == 0, moved.stderr
+    assert torrent["library_path"] is None
+    assert (archive / "Show.S01" / "Show.S01E01.mkv").read_bytes() == (
+        seeder.payload / "Show.S01E01.mkv"
+    ).read_bytes()
+    assert not (daemon.data_dir / "library" / "tv" / "Show.S01").exists()
+    assert outside[0] == 400
+    assert restored["save_path"] == str(archive)
+    assert restored["engine"]["save_path"] == str(archive)
