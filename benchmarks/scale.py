@@ -51,7 +51,10 @@ class Swarm:
     """One libtorrent session seeding ACTIVE small torrents on 127.0.0.1."""
 
     def __init__(self, root: Path, count: int) -> None:
-        self.session = lt.session(LOOPBACK_SETTINGS)
+        # libtorrent's default queue would seed only 5 torrents at once.
+        self.session = lt.session(
+            {**LOOPBACK_SETTINGS, "active_seeds": -1, "active_limit": -1}
+        )
         self.magnets: list[str] = []
         for i in range(count):
             folder = root / f"item-{i:05d}"

@@ -280,11 +280,11 @@ async def list_jobs(request: web.Request) -> web.Response:
 async def get_settings(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     settings = await services.bridge.ask(services.orchestrator.settings())
-    return web.json_response(settings.as_json())
+    return web.json_response(settings)
 
 
 async def patch_settings(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     body = await _json_body(request)
     settings = await services.bridge.ask(services.orchestrator.update_settings(body))
-    return web.json_response(settings.as_json())
+    return web.json_response(settings)

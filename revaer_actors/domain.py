@@ -74,6 +74,7 @@ class TorrentRecord:
     seeding_seconds: int = 0
     num_peers: int = 0
     num_seeds: int = 0
+    tracker_error: str | None = None
     state_message: str | None = None
     library_path: str | None = None
     progress: float = 0.0
@@ -146,6 +147,7 @@ class TorrentRecord:
             "eta": self.eta,
             "num_peers": self.num_peers,
             "num_seeds": self.num_seeds,
+            "tracker_error": self.tracker_error,
             "save_path": self.save_path,
             "library_path": self.library_path,
             "added_at": self.added_at.isoformat(),
@@ -259,6 +261,13 @@ class StorageFailed:
 
 
 @dataclass(frozen=True)
+class TrackerFailed:
+    info_hash: str
+    url: str
+    error: str
+
+
+@dataclass(frozen=True)
 class TorrentErrored:
     info_hash: str
     error: str
@@ -272,5 +281,6 @@ EngineEvent = (
     | StorageMoved
     | StorageMoveFailed
     | StorageFailed
+    | TrackerFailed
     | TorrentErrored
 )

@@ -29,6 +29,7 @@ from revaer_actors.domain import (
     TorrentRecord,
     TorrentState,
     TorrentStatus,
+    TrackerFailed,
 )
 from revaer_actors.errors import (
     EngineError,
@@ -143,10 +144,13 @@ class OrchestratorActor(pykka.ThreadingActor):
             return
         self._session.apply_settings(self._settings).get(timeout=ASK_TIMEOUT)
 
-    def settings(self) -> Settings:
-        return self._settings
+    def settings(self) -> dict[str, Any]:
+        """The settings in effect, and libtorrent's values for the same keys."""
+        body = self._settings.as_json()
+        body["engine"] = self._session.engine_settings().get(timeout=ASK_TIMEOUT)
+        return body
 
-    def update_settings(self, body: Any) -> Settings:
+    def update_settings(self, body: Any) -> dict[str, Any]:
         """Validates, commits, then applies a partial settings update."""
         updated = apply_patch(self._settings, body)
         self._persistence.save_settings_overrides(
@@ -155,7 +159,7 @@ class OrchestratorActor(pykka.ThreadingActor):
         self._session.apply_settings(updated).get(timeout=ASK_TIMEOUT)
         self._settings = updated
         log.info("settings changed keys=%s", ",".join(sorted(body)))
-        return updated
+        return self.settings()
 
     def check_seeding_goals(self) -> None:
         """Pauses or removes seeds that met their ratio or seeding-time goal."""
@@ -404,7 +408,16 @@ class OrchestratorActor(pykka.ThreadingActor):
 
     def torrent_detail(self, info_hash: str) -> dict[str, Any]:
         """The catalog's record with libtorrent's live view beside it."""
-        body = self.get_torrent(info_hash).as_json()
+        record = self.get_torrent(info_hash)
+        body = record.as_json()
+        goals = self._settings.goals_for(
+            record.category, Goals(record.ratio_limit, record.seeding_time_limit)
+        )
+        body["goals"] = {
+            "ratio_limit": goals.ratio_limit,
+            "seeding_time_limit": goals.seeding_time_limit,
+            "action": self._settings.goal_action,
+        }
         live = self._session.inspect(info_hash).get(timeout=ASK_TIMEOUT)
         body["trackers"] = live["trackers"] if live else []
         body["engine"] = live["engine"] if live else None
@@ -489,6 +502,11 @@ class OrchestratorActor(pykka.ThreadingActor):
         if actor is not None:
             actor.on_error(event)
 
+    def _on_tracker_failed(self, event: TrackerFailed) -> None:
+        actor = self._actor(event.info_hash)
+        if actor is not None:
+            actor.on_tracker_error(event)
+
     def _on_storage_failed(self, event: StorageFailed) -> None:
         actor = self._actor(event.info_hash)
         if actor is not None:
@@ -529,5 +547,6 @@ _ROUTES: dict[type, Callable[[OrchestratorActor, Any], None]] = {
     TorrentErrored: OrchestratorActor._on_error,
     StorageMoved: OrchestratorActor._on_storage_moved,
     StorageFailed: OrchestratorActor._on_storage_failed,
+    TrackerFailed: OrchestratorActor._on_tracker_failed,
     StorageMoveFailed: OrchestratorActor._on_storage_move_failed,
 }

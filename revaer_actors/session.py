@@ -30,6 +30,7 @@ from revaer_actors.domain import (
     TorrentRecord,
     TorrentState,
     TorrentStatus,
+    TrackerFailed,
 )
 from revaer_actors.errors import EngineError
 from revaer_actors.settings import Settings
@@ -38,7 +39,10 @@ from revaer_actors.ticker import Ticker
 log = logging.getLogger(__name__)
 
 ALERT_MASK = (
-    lt.alert_category.error | lt.alert_category.status | lt.alert_category.storage
+    lt.alert_category.error
+    | lt.alert_category.status
+    | lt.alert_category.storage
+    | lt.alert_category.tracker
 )
 STATUS_INTERVAL = 0.25
 # How often changed torrents save resume data: the most a kill -9 can cost a
@@ -141,6 +145,11 @@ class SessionActor(pykka.ThreadingActor):
             "alert_queue_size": 10_000,
             "user_agent": "revaer-actors",
         }
+
+    def engine_settings(self) -> dict[str, Any]:
+        """What libtorrent itself holds for the keys our settings decide."""
+        current = self._session.get_settings()
+        return {key: current[key] for key in self._settings.engine_pack()}
 
     def apply_settings(self, settings: Settings) -> None:
         """Applies changed global settings to the running session at once."""
@@ -497,6 +506,11 @@ class SessionActor(pykka.ThreadingActor):
     def _on_storage_move_failed(self, alert: Any) -> None:
         self._emit(StorageMoveFailed(self._alert_hash(alert), alert.message()))
 
+    def _on_tracker_error(self, alert: Any) -> None:
+        self._emit(
+            TrackerFailed(self._alert_hash(alert), alert.tracker_url(), alert.message())
+        )
+
     def _on_file_error(self, alert: Any) -> None:
         self._emit(StorageFailed(self._alert_hash(alert), alert.message()))
 
@@ -580,5 +594,6 @@ _HANDLERS: dict[type, Callable[[SessionActor, Any], None]] = {
     lt.storage_moved_failed_alert: SessionActor._on_storage_move_failed,
     lt.torrent_error_alert: SessionActor._on_torrent_error,
     lt.file_error_alert: SessionActor._on_file_error,
+    lt.tracker_error_alert: SessionActor._on_tracker_error,
     lt.alerts_dropped_alert: SessionActor._on_alert_dropped,
 }

@@ -32,6 +32,7 @@ from revaer_actors.domain import (
     TorrentRecord,
     TorrentState,
     TorrentStatus,
+    TrackerFailed,
 )
 from revaer_actors.session import EngineAdd
 
@@ -200,6 +201,17 @@ class TorrentActor(pykka.ThreadingActor):
             # data"; find the state the recheck leaves behind and clear it.
             self._session.recheck(record.info_hash).get(timeout=ASK_TIMEOUT)
         return self._record
+
+    def on_tracker_error(self, event: TrackerFailed) -> None:
+        # Trackers fail and recover all the time; worth a line and the last
+        # message in the view, not a state change.
+        log.info(
+            "tracker error info_hash=%s url=%s cause=%s",
+            event.info_hash,
+            event.url,
+            event.error,
+        )
+        self._update(tracker_error=f"{event.url}: {event.error}")
 
     def on_storage_error(self, event: StorageFailed) -> None:
         """Pauses the torrent with the reason; resuming retries the storage."""

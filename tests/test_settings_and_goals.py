@@ -23,10 +23,13 @@ def test_settings_come_from_the_file_and_a_patch_survives_a_restart(
     after = daemon.cli_json("settings", "get")
 
     assert first["dht"] is False and first["pex"] is True
+    assert first["engine"]["enable_dht"] is False
     assert changed.returncode == 0, changed.stderr
     assert after["max_active_downloads"] == 2
     assert after["pex"] is False
     assert after["dht"] is False
+    # libtorrent's own value, read back from the running session.
+    assert after["engine"]["active_downloads"] == 2
 
 
 @pytest.mark.parametrize(
@@ -93,6 +96,11 @@ def test_a_torrent_that_meets_its_ratio_goal_is_paused(
     assert status == 201
     assert torrent["state"] == "paused"
     assert torrent["progress"] == 1.0
+    assert torrent["goals"] == {
+        "ratio_limit": 0.0,
+        "seeding_time_limit": None,
+        "action": "pause",
+    }
     assert "seeding goal reached" in daemon.log()
 
 

@@ -199,3 +199,33 @@ def test_move_puts_the_payload_in_another_folder_and_remembers_it(
     assert outside[0] == 400
     assert restored["save_path"] == str(archive)
     assert restored["engine"]["save_path"] == str(archive)
+
+
+def test_recheck_verifies_the_data_and_reannounce_is_accepted(
+    daemon: Daemon, seeder: Seeder
+) -> None:
+    daemon.cli("add", seeder.magnet, "--category", "tv")
+    daemon.wait_for(lambda: _moved(daemon), "the download to be filed")
+    daemon.wait_for(
+        lambda: daemon.cli_json("status", seeder.info_hash)["state"] == "seeding",
+        "seeding",
+    )
+    seeder.close()
+    episode = daemon.data_dir / "library" / "tv" / "Show.S01" / "Show.S01E01.mkv"
+    with episode.open("r+b") as handle:
+        handle.write(b"\0" * 65536)  # damage the first pieces behind its back
+
+    rechecked = daemon.cli("action", seeder.info_hash, "recheck")
+    damaged = daemon.wait_for(
+        lambda: (
+            (t := daemon.cli_json("status", seeder.info_hash))["progress"] < 1.0
+            and t["state"] != "checking"
+            and t
+        ),
+        "the recheck to find the damage",
+    )
+    announced = daemon.cli("action", seeder.info_hash, "reannounce")
+
+    assert rechecked.returncode == 0, rechecked.stderr
+    assert damaged["state"] in ("downloading", "queued")
+    assert announced.returncode == 0, announced.stderr
