@@ -5,16 +5,19 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
 
-from revaer_actors import __version__, repository, sources
+from revaer_actors import __version__, metrics, repository, sources
 from revaer_actors.bridge import ActorBridge
 from revaer_actors.commands import Remove, parse_action, parse_select
+from revaer_actors.domain import TorrentState
 from revaer_actors.errors import (
     DatabaseUnavailable,
     EngineError,
@@ -112,12 +115,36 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         )
 
 
+@web.middleware
+async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    route = request.match_info.route.resource
+    name = route.canonical if route is not None else "unmatched"
+    metrics.HTTP_REQUESTS.labels(name, str(response.status)).inc()
+    return response
+
+
+async def metrics_page(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    records = await services.bridge.ask(services.orchestrator.list_torrents())
+    counts = Counter(record.state.value for record in records)
+    for state in TorrentState:
+        metrics.TORRENTS.labels(state.value).set(counts.get(state.value, 0))
+    return web.Response(
+        body=generate_latest(metrics.REGISTRY),
+        headers={"Content-Type": CONTENT_TYPE_LATEST},
+    )
+
+
 def create_app(services: Services) -> web.Application:
-    app = web.Application(middlewares=[problems], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(
+        middlewares=[count_requests, problems], client_max_size=MAX_BODY_BYTES
+    )
     app[SERVICES] = services
     app.add_routes(
         [
             web.get("/health", health),
+            web.get("/metrics", metrics_page),
             web.get("/v1/torrents", list_torrents),
             web.post("/v1/torrents", add_torrent),
             web.get("/v1/torrents/{id}", get_torrent),

@@ -58,6 +58,7 @@ ASK_TIMEOUT = 30.0
 IDLE_CHECK_INTERVAL = 5.0
 QUIET_SPELL = 30.0
 GOAL_INTERVAL = 5.0
+MAX_LIVE_ACTORS = 128
 
 
 class OrchestratorActor(pykka.ThreadingActor):
@@ -447,10 +448,11 @@ class OrchestratorActor(pykka.ThreadingActor):
         if actor is not None:
             actor.on_relocated(save_path, library_path)
 
-    def retire_idle_actors(self) -> None:
+    def retire_idle_actors(self, quiet: float | None = None) -> None:
+        quiet = self._quiet_spell if quiet is None else quiet
         for info_hash, ref in list(self._actors.items()):
             try:
-                idle = ref.proxy().retire_if_idle(self._quiet_spell).get(timeout=5)
+                idle = ref.proxy().retire_if_idle(quiet).get(timeout=5)
             except (pykka.ActorDeadError, pykka.Timeout):
                 idle = True
             if idle:
@@ -467,6 +469,11 @@ class OrchestratorActor(pykka.ThreadingActor):
         record = self._catalog.get(info_hash)
         if record is None:
             return None
+        if len(self._actors) >= MAX_LIVE_ACTORS:
+            # Each actor is a thread: past the cap, every actor whose torrent
+            # is not transferring or checking is retired now rather than after
+            # its quiet spell (a bulk add would otherwise start one per torrent).
+            self.retire_idle_actors(quiet=0.0)
         ref = TorrentActor.start(
             record, self._persistence, self._session, self._fsops, self._publisher()
         )

@@ -20,7 +20,7 @@ import psycopg
 import pykka
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from revaer_actors import repository
+from revaer_actors import metrics, repository
 from revaer_actors.domain import (
     FileEntry,
     JobRecord,
@@ -225,12 +225,22 @@ class PersistenceActor(pykka.ThreadingActor):
         except _DB_ERRORS as exc:
             self._mark_degraded(exc)
             self._warn_if_deep()
-            return len(self._outbox) + len(self._progress)
+            pending = len(self._outbox) + len(self._progress)
+            metrics.OUTBOX_DEPTH.set(pending)
+            return pending
+        except psycopg.Error as exc:
+            # A write the database refuses (not an outage) must not block every
+            # write behind it: replay them one by one and drop only the bad one.
+            self._replay_one_by_one(writes, progress, exc)
+            return 0
 
         for _ in writes:
             self._outbox.popleft()
         self._progress.clear()
         self._mark_healthy()
+        metrics.BATCH_SIZE.observe(len(writes) + len(progress))
+        metrics.COMMIT_SECONDS.observe(time.monotonic() - started)
+        metrics.OUTBOX_DEPTH.set(0)
         log.debug(
             "persistence batch committed writes=%d progress=%d ms=%.1f",
             len(writes),
@@ -238,6 +248,29 @@ class PersistenceActor(pykka.ThreadingActor):
             (time.monotonic() - started) * 1000,
         )
         return 0
+
+    def _replay_one_by_one(
+        self,
+        writes: list[Write],
+        progress: list[dict[str, Any]],
+        cause: psycopg.Error,
+    ) -> None:
+        log.warning("persistence batch refused; replaying one by one cause=%s", cause)
+        single: list[Write] = [*writes]
+        single += [_progress_write(row) for row in progress]
+        for write in single:
+            try:
+                with self._pool.connection() as conn, conn.transaction():
+                    write(conn)
+            except _DB_ERRORS:
+                raise
+            except psycopg.Error as exc:
+                log.error(
+                    "persistence write dropped: the database refused it cause=%s", exc
+                )
+        self._outbox.clear()
+        self._progress.clear()
+        metrics.OUTBOX_DEPTH.set(0)
 
     def _commit(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
         """Runs a command after everything told before it, in one transaction.
@@ -247,6 +280,7 @@ class PersistenceActor(pykka.ThreadingActor):
         """
         if self.flush():
             raise DatabaseUnavailable("the database is unreachable; try again later")
+        started = time.monotonic()
         try:
             with self._pool.connection() as conn, conn.transaction():
                 result = work(conn)
@@ -256,14 +290,17 @@ class PersistenceActor(pykka.ThreadingActor):
                 "the database is unreachable; try again later"
             ) from exc
         self._mark_healthy()
+        metrics.COMMIT_SECONDS.observe(time.monotonic() - started)
         return result
 
     def _mark_degraded(self, exc: BaseException) -> None:
+        metrics.DATABASE_UP.set(0)
         if not self._degraded:
             log.warning("durability degraded: database unreachable cause=%s", exc)
         self._degraded = True
 
     def _mark_healthy(self) -> None:
+        metrics.DATABASE_UP.set(1)
         if self._degraded:
             log.warning("durability restored: database reachable again")
         self._degraded = False
@@ -271,3 +308,7 @@ class PersistenceActor(pykka.ThreadingActor):
     def _warn_if_deep(self) -> None:
         if len(self._outbox) > OUTBOX_WARN_DEPTH:
             log.warning("persistence outbox is deep depth=%d", len(self._outbox))
+
+
+def _progress_write(row: dict[str, Any]) -> Write:
+    return lambda conn: repository.update_progress(conn, [row])

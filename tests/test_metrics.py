@@ -1,0 +1,35 @@
+"""GET /metrics: Prometheus text with the catalog, persistence and HTTP figures."""
+
+from __future__ import annotations
+
+import urllib.request
+
+from tests.daemon import Daemon
+
+
+def _metrics(daemon: Daemon) -> str:
+    with urllib.request.urlopen(daemon.api_url + "/metrics", timeout=30) as response:
+        assert response.headers.get_content_type() == "text/plain"
+        return str(response.read().decode())
+
+
+def test_metrics_count_torrents_by_state_and_persistence_batches(
+    daemon: Daemon,
+) -> None:
+    magnet = "magnet:?xt=urn:btih:" + "7" * 40
+    daemon.api("POST", "/v1/torrents", {"magnet": magnet, "paused": True})
+    daemon.api("GET", "/v1/torrents/" + "8" * 40)
+
+    text = daemon.wait_for(
+        lambda: "revaer_database_up 1.0" in (t := _metrics(daemon)) and t,
+        "the first commit to be counted",
+    )
+
+    assert 'revaer_torrents{state="paused"} 1.0' in text
+    assert 'revaer_torrents{state="seeding"} 0.0' in text
+    assert "revaer_persistence_outbox_depth" in text
+    assert "revaer_persistence_commit_seconds_count" in text
+    assert 'revaer_http_requests_total{route="/v1/torrents",status="201"} 1.0' in text
+    assert (
+        'revaer_http_requests_total{route="/v1/torrents/{id}",status="404"} 1.0' in text
+    )
