@@ -80,6 +80,7 @@ def start_actors(config: Config, pool: ConnectionPool) -> Actors:
     ).proxy()
 
     # Events travel upward by tell; the lower actors learn their listener last.
+    persistence.subscribe(lambda: orchestrator.database_recovered()).get()
     session.subscribe(lambda event: orchestrator.on_engine_event(event)).get()
     fsops.subscribe(
         lambda info_hash, save_path, library_path: orchestrator.torrent_relocated(

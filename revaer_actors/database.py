@@ -103,7 +103,9 @@ def open_pool(url: str, *, max_size: int = 8) -> ConnectionPool:
         url,
         min_size=1,
         max_size=max_size,
-        timeout=5.0,
+        # Short: during an outage every flush and command waits this long
+        # before reporting the database unavailable.
+        timeout=2.0,
         open=False,
         name="revaer",
         kwargs={"connect_timeout": 5},

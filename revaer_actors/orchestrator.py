@@ -162,6 +162,19 @@ class OrchestratorActor(pykka.ThreadingActor):
         log.info("settings changed keys=%s", ",".join(sorted(body)))
         return self.settings()
 
+    def database_recovered(self) -> None:
+        """Completions seen during an outage get their post-processing now.
+
+        FsOps could not open their jobs while the database was down; asking
+        again is harmless for torrents whose job exists.
+        """
+        for record in self._catalog.values():
+            if record.completed_at is not None or record.state in (
+                TorrentState.SEEDING,
+                TorrentState.COMPLETED,
+            ):
+                self._fsops.post_process(record)
+
     def check_seeding_goals(self) -> None:
         """Pauses or removes seeds that met their ratio or seeding-time goal."""
         candidates = {

