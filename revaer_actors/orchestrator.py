@@ -8,6 +8,7 @@ down as asks and are answered once the persistence actor has committed them.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,7 +126,11 @@ class OrchestratorActor(pykka.ThreadingActor):
         for record in records:
             record = self._reconcile_move(record, jobs.get(record.info_hash))
             self._catalog[record.info_hash] = record
-            if self._add_to_engine(record) and after_crash:
+            if not self._add_to_engine(record):
+                continue
+            if self._payload_missing(record):
+                self._recheck_missing(record)
+            elif after_crash:
                 self._recheck_if_unfinished(record)
 
         for job in open_jobs:
@@ -261,7 +266,38 @@ class OrchestratorActor(pykka.ThreadingActor):
             return False
         if note is not None:
             self._persistence.record_state(record.info_hash, record.state, note)
+            self._catalog[record.info_hash] = record.evolve(state_message=note)
         return True
+
+    @staticmethod
+    def _payload_missing(record: TorrentRecord) -> bool:
+        """A finished torrent whose files are gone from disk since the last run."""
+        if record.completed_at is None or not record.files:
+            return False
+        return not os.path.lexists(Path(record.save_path) / record.files[0].path)
+
+    def _recheck_missing(self, record: TorrentRecord) -> None:
+        """Says so in the row, then lets a recheck find what is left.
+
+        libtorrent would otherwise trust its resume data, claim to seed, and
+        fail only when a peer asks for a missing piece.
+        """
+        message = (
+            "files missing on disk at boot; rechecked, missing data is fetched again"
+        )
+        log.warning(
+            "torrent files missing at boot info_hash=%s save_path=%s",
+            record.info_hash,
+            record.save_path,
+        )
+        self._persistence.record_state(record.info_hash, record.state, message)
+        self._catalog[record.info_hash] = record.evolve(state_message=message)
+        try:
+            self._session.recheck(record.info_hash).get(timeout=ASK_TIMEOUT)
+        except EngineError as exc:
+            log.warning(
+                "recheck failed info_hash=%s cause=%s", record.info_hash, exc.detail
+            )
 
     def _recheck_if_unfinished(self, record: TorrentRecord) -> None:
         if record.completed_at is not None or not record.files:

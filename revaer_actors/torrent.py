@@ -79,9 +79,18 @@ class TorrentActor(pykka.ThreadingActor):
 
     def on_status(self, status: TorrentStatus) -> None:
         record = self._record
-        message = status.error if status.state is TorrentState.FAILED else None
-        if status.state is TorrentState.PAUSED and record.paused:
-            message = record.state_message  # keeps why it was paused
+        # A message explains the state until the torrent is healthy again: an
+        # error while it fails, a note (files missing, storage error) until it
+        # seeds or completes, or until it leaves the failed state.
+        if status.state is TorrentState.FAILED:
+            message = status.error
+        elif record.state is TorrentState.FAILED or status.state in (
+            TorrentState.SEEDING,
+            TorrentState.COMPLETED,
+        ):
+            message = None
+        else:
+            message = record.state_message
         if status.state is not record.state or message != record.state_message:
             log.info(
                 "torrent state changed info_hash=%s from=%s to=%s",

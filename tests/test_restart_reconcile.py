@@ -52,3 +52,48 @@ def test_a_crash_between_the_move_and_its_commit_resumes_from_the_library(
         seeder.payload / "Show.S01E01.mkv"
     ).read_bytes()
     assert not (downloads / "Show.S01").exists()
+
+
+def test_unreadable_resume_data_is_replaced_by_a_recheck_not_a_lost_torrent(
+    daemon: Daemon, seeder: Seeder, database_url: str
+) -> None:
+    daemon.cli("add", seeder.magnet, "--category", "tv")
+    daemon.wait_for(lambda: _job(daemon), "the download to be filed")
+    daemon.stop()
+    seeder.close()
+
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE revaer_runtime.torrents SET resume_data = 'garbage'")
+    daemon.start()
+
+    torrent = daemon.wait_for(
+        lambda: (t := daemon.cli_json("ls")) and t[0]["state"] == "seeding" and t[0],
+        "the torrent to seed again after a recheck",
+    )
+    assert torrent["progress"] == 1.0
+    assert "resume data rejected" in daemon.log()
+    assert daemon.cli_json("jobs") == [_job(daemon)]
+
+
+def test_files_missing_at_boot_are_said_and_rechecked(
+    daemon: Daemon, seeder: Seeder
+) -> None:
+    daemon.cli("add", seeder.magnet, "--category", "tv")
+    daemon.wait_for(lambda: _job(daemon), "the download to be filed")
+    daemon.stop()
+    seeder.close()
+    library = daemon.data_dir / "library" / "tv" / "Show.S01"
+    (library / "Show.S01E01.mkv").unlink()
+    (library / "extras" / "readme.txt").unlink()
+
+    daemon.start()
+
+    torrent = daemon.wait_for(
+        lambda: (t := daemon.cli_json("ls")[0])["state"] != "seeding" and t,
+        "the recheck to notice the missing files",
+    )
+    assert torrent["state_message"] == (
+        "files missing on disk at boot; rechecked, missing data is fetched again"
+    )
+    assert torrent["progress"] < 1.0
+    assert "torrent files missing at boot" in daemon.log()
