@@ -178,12 +178,7 @@ class FsOpsActor(pykka.ThreadingActor):
             if move.verify:
                 self._session.recheck(info_hash).get(timeout=30)
         except RevaerError as exc:
-            log.warning(
-                "fs job not recorded job_id=%d info_hash=%s cause=%s",
-                move.job.id,
-                info_hash,
-                exc,
-            )
+            _not_recorded(move, exc)
 
     def storage_move_failed(self, info_hash: str, error: str) -> None:
         move = self._moves.pop(info_hash, None)
@@ -193,12 +188,7 @@ class FsOpsActor(pykka.ThreadingActor):
         try:
             self._fail(move.job, "transfer", error)
         except RevaerError as exc:
-            log.warning(
-                "fs job not recorded job_id=%d info_hash=%s cause=%s",
-                move.job.id,
-                info_hash,
-                exc,
-            )
+            _not_recorded(move, exc)
 
     def forget(self, info_hash: str) -> None:
         """The torrent was removed: a move in flight no longer has a job."""
@@ -242,6 +232,17 @@ class FsOpsActor(pykka.ThreadingActor):
             stage,
             error,
         )
+
+
+def _not_recorded(move: _Move, exc: RevaerError) -> None:
+    # The torrent was removed meanwhile, or the database is down: the move
+    # happened but its job row could not say so.
+    log.warning(
+        "fs job not recorded job_id=%d info_hash=%s cause=%s",
+        move.job.id,
+        move.job.torrent_id,
+        exc,
+    )
 
 
 def interrupted_move_landed(job: JobRecord) -> Path | None:

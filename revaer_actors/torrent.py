@@ -180,9 +180,10 @@ class TorrentActor(pykka.ThreadingActor):
         record = command.apply_to(self._record)
         if after_storage_error:
             record = record.evolve(state_message=None)
+            self._persistence.record_state(record.info_hash, record.state, None)
         if record != self._record:
             self._persistence.save_settings(record).get(timeout=ASK_TIMEOUT)
-            self._update(**_settings(record))
+            self._update(**_settings(record), state_message=record.state_message)
             log.info(
                 "torrent command applied info_hash=%s command=%s",
                 record.info_hash,

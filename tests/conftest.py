@@ -108,6 +108,17 @@ def daemon(tmp_path: Path, database_url: str, daemon_factory: list[Daemon]) -> D
     return instance.start()
 
 
+@pytest.fixture(scope="module")
+def module_daemon(
+    tmp_path_factory: pytest.TempPathFactory, module_database_url: str
+) -> Iterator[Daemon]:
+    """One daemon for a module whose tests only add and read."""
+    instance = Daemon(tmp_path_factory.mktemp("daemon") / "data", module_database_url)
+    instance.start()
+    yield instance
+    instance.close()
+
+
 @pytest.fixture
 def seeder(tmp_path: Path) -> Iterator[Seeder]:
     payload = make_payload(

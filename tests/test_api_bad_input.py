@@ -16,13 +16,8 @@ PROBLEM = "https://revaer.dev/problems/"
 
 
 @pytest.fixture(scope="module")
-def api_daemon(
-    tmp_path_factory: pytest.TempPathFactory, module_database_url: str
-) -> Iterator[Daemon]:
-    instance = Daemon(tmp_path_factory.mktemp("api") / "data", module_database_url)
-    instance.start()
-    yield instance
-    instance.close()
+def api_daemon(module_daemon: Daemon) -> Daemon:
+    return module_daemon
 
 
 @pytest.fixture

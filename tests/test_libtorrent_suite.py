@@ -5,7 +5,6 @@ left behind."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 
 import libtorrent as lt
@@ -28,13 +27,8 @@ def _expected() -> list[tuple[str, str, str]]:
 
 
 @pytest.fixture(scope="module")
-def suite_daemon(
-    tmp_path_factory: pytest.TempPathFactory, module_database_url: str
-) -> Iterator[Daemon]:
-    instance = Daemon(tmp_path_factory.mktemp("suite") / "data", module_database_url)
-    instance.start()
-    yield instance
-    instance.close()
+def suite_daemon(module_daemon: Daemon) -> Daemon:
+    return module_daemon
 
 
 def test_the_suite_is_present() -> None:
