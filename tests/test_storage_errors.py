@@ -75,5 +75,6 @@ def test_a_full_disk_pauses_the_torrent_with_the_reason_and_resume_restarts_it(
     assert resumed.returncode == 0, resumed.stderr
     assert running["paused"] is False
     assert running["state_message"] is None
-    assert running["engine"]["paused"] is False
+    # Back under libtorrent's queue (auto-managed), no longer paused by us.
+    assert running["engine"]["auto_managed"] is True
     assert not (daemon.data_dir / "library" / "Big").exists()
