@@ -396,7 +396,12 @@ class OrchestratorActor(pykka.ThreadingActor):
             return record
         self._refuse_shared_payload(save_path, record.name)
 
-        Path(save_path).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(save_path).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidInput(
+                f"cannot create {save_path}: {exc.strerror}", field="/save_path"
+            ) from None
         self._user_moves[info_hash] = save_path
         self._session.move_storage(info_hash, save_path).get(timeout=ASK_TIMEOUT)
         log.info("torrent move requested info_hash=%s to=%s", info_hash, save_path)
@@ -588,11 +593,11 @@ class OrchestratorActor(pykka.ThreadingActor):
         log.warning(
             "torrent move failed info_hash=%s cause=%s", event.info_hash, event.error
         )
-        self._persistence.record_state(
-            event.info_hash,
-            self._catalog[event.info_hash].state,
-            f"move failed: {event.error}",
-        )
+        record = self._catalog.get(event.info_hash)
+        if record is not None:
+            self._persistence.record_state(
+                event.info_hash, record.state, f"move failed: {event.error}"
+            )
 
 
 _ROUTES: dict[type, Callable[[OrchestratorActor, Any], None]] = {
