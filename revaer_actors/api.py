@@ -190,7 +190,8 @@ async def _database_health(services: Services) -> str:
 async def list_torrents(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     records = await services.bridge.ask(services.orchestrator.list_torrents())
-    # TODO(issue 6): cursor pagination; today every torrent is one page.
+    # TODO(when catalogs reach thousands): cursor pagination with `limit` and
+    # `next`; today every torrent comes in one page and `next` is always null.
     items = [r.as_json() for r in records]
     return web.json_response({"items": items, "next": None})
 

@@ -91,6 +91,9 @@ class OrchestratorActor(pykka.ThreadingActor):
         self._goal_ticker = Ticker("seeding-goals", GOAL_INTERVAL, self._tell_goals)
 
     def on_start(self) -> None:
+        # One proxy for the timers: building a proxy inspects the whole actor,
+        # too much work to repeat several times a second.
+        self._me = self.actor_ref.proxy()
         self._ticker.start()
         self._goal_ticker.start()
 
@@ -102,10 +105,10 @@ class OrchestratorActor(pykka.ThreadingActor):
         self._actors.clear()
 
     def _tell_idle(self) -> None:
-        self.actor_ref.proxy().retire_idle_actors()
+        self._me.retire_idle_actors()
 
     def _tell_goals(self) -> None:
-        self.actor_ref.proxy().check_seeding_goals()
+        self._me.check_seeding_goals()
 
     # Boot and shutdown.
 
@@ -535,8 +538,8 @@ class OrchestratorActor(pykka.ThreadingActor):
         return ref.proxy()
 
     def _publisher(self) -> Callable[[TorrentRecord], object]:
-        proxy = self.actor_ref.proxy()
-        return lambda record: proxy.catalog_updated(record)
+        me = self._me
+        return lambda record: me.catalog_updated(record)
 
     def _on_status(self, event: TorrentStatus) -> None:
         actor = self._actor(event.info_hash)

@@ -39,7 +39,7 @@ T = TypeVar("T")
 Write = Callable[[psycopg.Connection[Any]], None]
 
 FLUSH_INTERVAL = 0.5
-# TODO(issue: bounded outbox): past this many pending writes during an outage we
+# TODO(when outages can outlast memory): past this many pending writes we
 # keep going but warn; a real bound needs spilling state transitions to disk.
 OUTBOX_WARN_DEPTH = 100_000
 
@@ -59,6 +59,9 @@ class PersistenceActor(pykka.ThreadingActor):
         self._ticker = Ticker("persistence-flush", FLUSH_INTERVAL, self._tell_flush)
 
     def on_start(self) -> None:
+        # One proxy for the timers: building a proxy inspects the whole actor,
+        # too much work to repeat several times a second.
+        self._me = self.actor_ref.proxy()
         self._ticker.start()
 
     def on_stop(self) -> None:
@@ -72,7 +75,7 @@ class PersistenceActor(pykka.ThreadingActor):
         self._on_recovery = on_recovery
 
     def _tell_flush(self) -> None:
-        self.actor_ref.proxy().flush()
+        self._me.flush()
 
     # Commands: answered only after the transaction committed.
 
@@ -157,9 +160,6 @@ class PersistenceActor(pykka.ThreadingActor):
                 repository.update_resume_data(conn, info_hash, data)
 
         self._commit(write)
-
-    def is_degraded(self) -> bool:
-        return self._degraded
 
     def depth(self) -> int:
         """Events waiting: ordered writes plus coalesced progress rows."""

@@ -116,6 +116,9 @@ class SessionActor(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         self._session = lt.session(self._pack(self._settings))  # type: ignore[call-overload]
+        # One proxy for the timers: building a proxy inspects the whole actor,
+        # too much work to repeat several times a second.
+        self._me = self.actor_ref.proxy()
         self._pump.start()
         self._ticker.start()
         self._resume_ticker.start()
@@ -363,11 +366,6 @@ class SessionActor(pykka.ThreadingActor):
         )
         handle.move_storage(path, flags)
 
-    def request_resume_data(self, info_hash: str) -> None:
-        handle = self._handles.get(info_hash)
-        if handle is not None and handle.is_valid():
-            handle.save_resume_data(lt.save_resume_flags_t.save_info_dict)
-
     def save_all_resume_data(self, timeout: float = 10.0) -> list[tuple[str, bytes]]:
         """Asks every torrent for resume data and waits for the answers.
 
@@ -403,7 +401,7 @@ class SessionActor(pykka.ThreadingActor):
             self._translate(alert)
 
     def _tell_save_resume(self) -> None:
-        self.actor_ref.proxy().save_changed_resume_data()
+        self._me.save_changed_resume_data()
 
     def save_changed_resume_data(self) -> int:
         """Asks every torrent whose state changed since its last save to save."""
@@ -415,18 +413,17 @@ class SessionActor(pykka.ThreadingActor):
         return asked
 
     def _tell_status(self) -> None:
-        self.actor_ref.proxy().post_status()
+        self._me.post_status()
 
     def post_status(self) -> None:
         self._session.post_torrent_updates()
 
     def _pump_alerts(self) -> None:
-        proxy = self.actor_ref.proxy()
         while not self._pump_stop.is_set():
             if self._session.wait_for_alert(250) is None:
                 continue
             try:
-                proxy.drain().get(timeout=30)
+                self._me.drain().get(timeout=30)
             except pykka.ActorDeadError:
                 return
             except Exception:
