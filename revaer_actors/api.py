@@ -14,7 +14,8 @@ from aiohttp import BodyPartReader, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
 
-from revaer_actors import __version__, metrics, repository, sources
+from revaer_actors import __version__, listing, metrics, repository, sources
+from revaer_actors.auth import KeyRing, key_hash, new_key, presented_key, public_row
 from revaer_actors.bridge import ActorBridge
 from revaer_actors.commands import Remove, parse_action, parse_select
 from revaer_actors.domain import TorrentState
@@ -42,6 +43,8 @@ class Services:
     session: Any
     pool: ConnectionPool
     bridge: ActorBridge
+    # None when authentication is turned off (loopback only).
+    keyring: KeyRing | None = None
 
 
 SERVICES = web.AppKey("services", Services)
@@ -116,6 +119,24 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
 
 
 @web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every /v1 route needs a key that has not been revoked."""
+    keyring = request.app[SERVICES].keyring
+    if keyring is None or not request.path.startswith("/v1/"):
+        return await handler(request)
+    if keyring.allows(presented_key(request.headers)):
+        return await handler(request)
+    return problem(
+        401,
+        "unauthorized",
+        "Unauthorized",
+        "send an API key as `Authorization: Bearer KEY` or `X-Api-Key: KEY`; "
+        "the first key is in the data directory's api-key file",
+        headers={"WWW-Authenticate": 'Bearer realm="revaer"'},
+    )
+
+
+@web.middleware
 async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
     route = request.match_info.route.resource
@@ -138,7 +159,8 @@ async def metrics_page(request: web.Request) -> web.Response:
 
 def create_app(services: Services) -> web.Application:
     app = web.Application(
-        middlewares=[count_requests, problems], client_max_size=MAX_BODY_BYTES
+        middlewares=[count_requests, problems, authenticate],
+        client_max_size=MAX_BODY_BYTES,
     )
     app[SERVICES] = services
     app.add_routes(
@@ -153,6 +175,9 @@ def create_app(services: Services) -> web.Application:
             web.get("/v1/fs-jobs", list_jobs),
             web.get("/v1/settings", get_settings),
             web.patch("/v1/settings", patch_settings),
+            web.get("/v1/keys", list_keys),
+            web.post("/v1/keys", issue_key),
+            web.delete("/v1/keys/{id}", revoke_key),
         ]
     )
     return app
@@ -189,11 +214,10 @@ async def _database_health(services: Services) -> str:
 
 async def list_torrents(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
+    query = listing.parse_query(request.query)
     records = await services.bridge.ask(services.orchestrator.list_torrents())
-    # TODO(when catalogs reach thousands): cursor pagination with `limit` and
-    # `next`; today every torrent comes in one page and `next` is always null.
-    items = [r.as_json() for r in records]
-    return web.json_response({"items": items, "next": None})
+    shown, cursor = listing.page(records, query)
+    return web.json_response({"items": [r.as_json() for r in shown], "next": cursor})
 
 
 async def get_torrent(request: web.Request) -> web.Response:
@@ -316,3 +340,43 @@ async def patch_settings(request: web.Request) -> web.Response:
     body = await _json_body(request)
     settings = await services.bridge.ask(services.orchestrator.update_settings(body))
     return web.json_response(settings)
+
+
+async def list_keys(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    rows = await services.bridge.ask(services.persistence.api_keys())
+    return web.json_response({"items": [public_row(r) for r in rows], "next": None})
+
+
+async def issue_key(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body = await _json_body(request)
+    name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
+        raise InvalidInput("name must be text of 1 to 100 characters", field="/name")
+
+    key = new_key()
+    row = await services.bridge.ask(
+        services.persistence.issue_api_key(name.strip(), key_hash(key))
+    )
+    await _reload_keys(services)
+    return web.json_response({**public_row(row), "key": key}, status=201)
+
+
+async def revoke_key(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise web.HTTPNotFound(text=f"no api key with id {raw}")
+
+    row = await services.bridge.ask(services.persistence.revoke_api_key(int(raw)))
+    if row is None:
+        raise web.HTTPNotFound(text=f"no api key with id {raw}")
+    await _reload_keys(services)
+    return web.json_response(public_row(row))
+
+
+async def _reload_keys(services: Services) -> None:
+    if services.keyring is not None:
+        rows = await services.bridge.ask(services.persistence.api_keys())
+        services.keyring.load(rows)

@@ -8,6 +8,7 @@ import logging
 import sys
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -17,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from revaer_actors import __version__
+from revaer_actors.auth import read_key_file
 from revaer_actors.errors import ConfigError
 
 STATUS_FIELDS = (
@@ -48,6 +50,15 @@ EXIT_BAD_INPUT = 2
 EXIT_RUNTIME = 3
 HTTP_TIMEOUT = 60.0
 
+
+@dataclass(frozen=True)
+class Api:
+    """Where the daemon answers and the key to show it."""
+
+    url: str
+    key: str | None
+
+
 # Tables fold long ids and paths instead of cutting them, even when piped.
 console = Console(width=200) if not sys.stdout.isatty() else Console()
 errors = Console(stderr=True)
@@ -62,10 +73,26 @@ errors = Console(stderr=True)
     show_envvar=True,
     help="Where the daemon's API answers.",
 )
+@click.option(
+    "--api-key",
+    envvar="REVAER_API_KEY",
+    show_envvar=True,
+    default=None,
+    help="API key [default: read from DATA_DIR/api-key].",
+)
+@click.option(
+    "--data-dir",
+    "key_dir",
+    envvar="REVAER_DATA_DIR",
+    show_envvar=True,
+    default="./revaer-data",
+    type=click.Path(path_type=Path),
+    help="The daemon's data directory, where the CLI finds the API key.",
+)
 @click.pass_context
-def main(ctx: click.Context, api_url: str) -> None:
+def main(ctx: click.Context, api_url: str, api_key: str | None, key_dir: Path) -> None:
     """revaer-actors: a BitTorrent daemon that files downloads into a library."""
-    ctx.obj = api_url.rstrip("/")
+    ctx.obj = Api(api_url.rstrip("/"), api_key or read_key_file(key_dir))
 
 
 @main.command()
@@ -158,7 +185,7 @@ def run(
 @click.option("--paused", is_flag=True, help="Add without starting.")
 @click.pass_obj
 def add(
-    api: str, source: str, category: str | None, tags: tuple[str, ...], paused: bool
+    api: Api, source: str, category: str | None, tags: tuple[str, ...], paused: bool
 ) -> None:
     """Add a torrent from a MAGNET link, a .torrent FILE or an http(s) URL.
 
@@ -187,7 +214,7 @@ def add(
 @main.command(name="ls")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def list_torrents(api: str, as_json: bool) -> None:
+def list_torrents(api: Api, as_json: bool) -> None:
     """List torrents."""
     items = _request(api, "GET", "/v1/torrents")["items"]
     if as_json:
@@ -211,7 +238,7 @@ def list_torrents(api: str, as_json: bool) -> None:
 @click.argument("torrent_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def status(api: str, torrent_id: str, as_json: bool) -> None:
+def status(api: Api, torrent_id: str, as_json: bool) -> None:
     """Show one torrent."""
     t = _request(api, "GET", f"/v1/torrents/{_resolve(api, torrent_id)}")
     if as_json:
@@ -233,7 +260,7 @@ def status(api: str, torrent_id: str, as_json: bool) -> None:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def jobs(api: str, as_json: bool) -> None:
+def jobs(api: Api, as_json: bool) -> None:
     """List post-processing jobs."""
     items = _request(api, "GET", "/v1/fs-jobs")["items"]
     if as_json:
@@ -379,7 +406,7 @@ def settings() -> None:
 @settings.command(name="get")
 @_json_flag
 @click.pass_obj
-def settings_get(api: str, as_json: bool) -> None:
+def settings_get(api: Api, as_json: bool) -> None:
     """Print the settings in effect."""
     current = _request(api, "GET", "/v1/settings")
     if as_json:
@@ -393,7 +420,7 @@ def settings_get(api: str, as_json: bool) -> None:
 @click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
 @_json_flag
 @click.pass_obj
-def settings_set(api: str, assignments: tuple[str, ...], as_json: bool) -> None:
+def settings_set(api: Api, assignments: tuple[str, ...], as_json: bool) -> None:
     """Change settings; VALUE is JSON (true, 3, null, "text") or plain text."""
     body: dict[str, Any] = {}
     for item in assignments:
@@ -426,7 +453,7 @@ def settings_set(api: str, assignments: tuple[str, ...], as_json: bool) -> None:
 @_json_flag
 @click.pass_obj
 def select(
-    api: str,
+    api: Api,
     torrent_id: str,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
@@ -459,7 +486,7 @@ def select(
         console.print(f"{f['priority']:>6}  {f['path']}", highlight=False, markup=False)
 
 
-def _resolve(api: str, given: str) -> str:
+def _resolve(api: Api, given: str) -> str:
     """A full id, or the one torrent whose id starts with the given prefix."""
     given = given.strip().lower()
     if len(given) == 40 or len(given) < 4:
@@ -474,13 +501,10 @@ def _resolve(api: str, given: str) -> str:
     return matches[0] if matches else given
 
 
-def _request(api: str, method: str, path: str, body: Any = None) -> Any:
+def _request(api: Api, method: str, path: str, body: Any = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
-        api + path,
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        api.url + path, data=data, method=method, headers=_headers(api)
     )
     try:
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
@@ -490,7 +514,14 @@ def _request(api: str, method: str, path: str, body: Any = None) -> Any:
         code = EXIT_BAD_INPUT if 400 <= exc.code < 500 else EXIT_RUNTIME
         _fail(code, f"{exc.code}: {detail}")
     except (urllib.error.URLError, OSError) as exc:
-        _fail(EXIT_RUNTIME, f"cannot reach the daemon at {api}: {exc}")
+        _fail(EXIT_RUNTIME, f"cannot reach the daemon at {api.url}: {exc}")
+
+
+def _headers(api: Api) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if api.key is not None:
+        headers["Authorization"] = f"Bearer {api.key}"
+    return headers
 
 
 def _problem_detail(exc: urllib.error.HTTPError) -> str:

@@ -14,6 +14,13 @@ from aiohttp import web
 from psycopg_pool import ConnectionPool
 
 from revaer_actors.api import Services, create_app
+from revaer_actors.auth import (
+    INITIAL_KEY_NAME,
+    KeyRing,
+    key_hash,
+    new_key,
+    write_key_file,
+)
 from revaer_actors.bridge import ActorBridge
 from revaer_actors.config import Config
 from revaer_actors.database import EmbeddedPostgres, migrate, open_pool
@@ -112,6 +119,7 @@ async def _serve(config: Config, pool: ConnectionPool) -> None:
     actors = start_actors(config, pool)
     try:
         await bridge.ask(actors.orchestrator.boot(after_crash), timeout=BOOT_TIMEOUT)
+        keyring = await _keyring(config, actors.persistence, bridge)
         runner = web.AppRunner(
             create_app(
                 Services(
@@ -120,6 +128,7 @@ async def _serve(config: Config, pool: ConnectionPool) -> None:
                     session=actors.session,
                     pool=pool,
                     bridge=bridge,
+                    keyring=keyring,
                 )
             ),
             access_log=None,
@@ -136,6 +145,29 @@ async def _serve(config: Config, pool: ConnectionPool) -> None:
     finally:
         stop_actors(actors)
         bridge.close()
+
+
+async def _keyring(
+    config: Config, persistence: Any, bridge: ActorBridge
+) -> KeyRing | None:
+    """The active keys; on first start, issues one and writes it to a file."""
+    if not config.api_auth:
+        log.warning("api authentication is off; listening on loopback only")
+        return None
+
+    rows = await bridge.ask(persistence.api_keys())
+    if not rows:
+        # The file comes first: a crash before the commit only means a new
+        # key next start, while a stored hash with no file would lock us out.
+        key = new_key()
+        path = write_key_file(config.data_dir, key)
+        await bridge.ask(persistence.issue_api_key(INITIAL_KEY_NAME, key_hash(key)))
+        log.info("first api key written path=%s", path)
+        rows = await bridge.ask(persistence.api_keys())
+
+    keyring = KeyRing()
+    keyring.load(rows)
+    return keyring
 
 
 async def _wait_for_signal() -> None:

@@ -102,6 +102,20 @@ class PersistenceActor(pykka.ThreadingActor):
     def save_settings_overrides(self, value: dict[str, Any]) -> None:
         self._commit(lambda conn: repository.upsert_settings(conn, "global", value))
 
+    def api_keys(self) -> list[dict[str, Any]]:
+        return self._commit(repository.select_api_keys)
+
+    def issue_api_key(self, name: str, key_hash: str) -> dict[str, Any]:
+        row = self._commit(lambda conn: repository.insert_api_key(conn, name, key_hash))
+        log.info("api key issued key_id=%s name=%s", row["id"], name)
+        return row
+
+    def revoke_api_key(self, key_id: int) -> dict[str, Any] | None:
+        row = self._commit(lambda conn: repository.revoke_api_key(conn, key_id))
+        if row is not None:
+            log.info("api key revoked key_id=%s", key_id)
+        return row
+
     def load_catalog(self) -> list[TorrentRecord]:
         return self._commit(repository.select_torrents)
 

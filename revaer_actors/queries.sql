@@ -153,3 +153,36 @@ SELECT id, torrent_id, status, stage, transfer_mode, src_path, dst_path,
  WHERE torrent_id = %(torrent_id)s
  ORDER BY id DESC
  LIMIT 1;
+
+-- name: select_fs_job
+-- One post-processing job by id.
+SELECT id, torrent_id, status, stage, transfer_mode, src_path, dst_path,
+       attempt, last_error, created_at, updated_at
+  FROM revaer_runtime.fs_jobs
+ WHERE id = %(id)s;
+
+-- name: select_fs_job_history
+-- A job's audit trail, oldest first.
+SELECT status, stage, message, recorded_at
+  FROM revaer_runtime.fs_job_history
+ WHERE job_id = %(job_id)s
+ ORDER BY id;
+
+-- name: insert_api_key
+-- Stores a new key's hash; the key itself is never stored.
+INSERT INTO revaer_runtime.api_keys (name, key_hash)
+VALUES (%(name)s, %(key_hash)s)
+RETURNING id, name, created_at, revoked_at;
+
+-- name: select_api_keys
+-- Every key ever issued, oldest first, with its hash for the key ring.
+SELECT id, name, key_hash, created_at, revoked_at
+  FROM revaer_runtime.api_keys
+ ORDER BY id;
+
+-- name: revoke_api_key
+-- Revoking twice keeps the first time.
+UPDATE revaer_runtime.api_keys
+   SET revoked_at = coalesce(revoked_at, now())
+ WHERE id = %(id)s
+RETURNING id, name, created_at, revoked_at;

@@ -237,6 +237,51 @@ def select_latest_job(
     return _job(row) if row is not None else None
 
 
+def select_job(conn: psycopg.Connection[Any], job_id: int) -> JobRecord:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(QUERIES["select_fs_job"], {"id": job_id}).fetchone()
+    if row is None:
+        raise JobNotFound(job_id)
+    return _job(row)
+
+
+def select_job_history(
+    conn: psycopg.Connection[Any], job_id: int
+) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(QUERIES["select_fs_job_history"], {"job_id": job_id})
+        return [
+            {
+                "status": row["status"],
+                "stage": row["stage"],
+                "message": row["message"],
+                "at": row["recorded_at"].isoformat(),
+            }
+            for row in rows
+        ]
+
+
+def insert_api_key(
+    conn: psycopg.Connection[Any], name: str, key_hash: str
+) -> dict[str, Any]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            QUERIES["insert_api_key"], {"name": name, "key_hash": key_hash}
+        ).fetchone()
+    assert row is not None
+    return row
+
+
+def select_api_keys(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return list(cur.execute(QUERIES["select_api_keys"]))
+
+
+def revoke_api_key(conn: psycopg.Connection[Any], key_id: int) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(QUERIES["revoke_api_key"], {"id": key_id}).fetchone()
+
+
 def _history(
     conn: psycopg.Connection[Any], job: JobRecord, message: str | None
 ) -> None:
