@@ -2,30 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
+import platform
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from aiohttp import BodyPartReader, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
 
-from revaer_actors import __version__, listing, metrics, repository, sources
+from revaer_actors import __version__, listing, metrics, openapi, repository, sources
 from revaer_actors.auth import KeyRing, key_hash, new_key, presented_key, public_row
 from revaer_actors.bridge import ActorBridge
 from revaer_actors.commands import Remove, parse_action, parse_select
-from revaer_actors.domain import TorrentState
+from revaer_actors.domain import JobStatus, TorrentState
 from revaer_actors.errors import (
     DatabaseUnavailable,
     EngineError,
     InvalidInput,
+    JobNotFound,
+    RevaerError,
     TorrentExists,
     TorrentNotFound,
 )
+from revaer_actors.events import KINDS, EventHub
 from revaer_actors.fetch import fetch_torrent
 
 log = logging.getLogger(__name__)
@@ -43,10 +49,14 @@ class Services:
     session: Any
     pool: ConnectionPool
     bridge: ActorBridge
+    fsops: Any = None
     # None when authentication is turned off (loopback only).
     keyring: KeyRing | None = None
+    events: EventHub = field(default_factory=EventHub)
+    started_at: float = field(default_factory=time.time)
 
 
+T = TypeVar("T")
 SERVICES = web.AppKey("services", Services)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -86,7 +96,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         return problem(
             400, "invalid-input", "Invalid input", exc.detail, invalid_params=params
         )
-    except TorrentNotFound as exc:
+    except (TorrentNotFound, JobNotFound) as exc:
         return problem(404, "not-found", "Not found", str(exc))
     except TorrentExists as exc:
         return problem(409, "already-exists", "Torrent already exists", str(exc))
@@ -163,9 +173,12 @@ def create_app(services: Services) -> web.Application:
         client_max_size=MAX_BODY_BYTES,
     )
     app[SERVICES] = services
+    app.on_startup.append(_attach_events)
+    app.on_shutdown.append(_close_event_streams)
     app.add_routes(
         [
             web.get("/health", health),
+            web.get("/health/full", health_full),
             web.get("/metrics", metrics_page),
             web.get("/v1/torrents", list_torrents),
             web.post("/v1/torrents", add_torrent),
@@ -173,14 +186,25 @@ def create_app(services: Services) -> web.Application:
             web.post("/v1/torrents/{id}/action", torrent_action),
             web.post("/v1/torrents/{id}/select", torrent_select),
             web.get("/v1/fs-jobs", list_jobs),
+            web.get("/v1/fs-jobs/{id}", get_job),
             web.get("/v1/settings", get_settings),
             web.patch("/v1/settings", patch_settings),
+            web.get("/v1/events", events_stream),
+            web.get("/v1/openapi.json", openapi_document),
             web.get("/v1/keys", list_keys),
             web.post("/v1/keys", issue_key),
             web.delete("/v1/keys/{id}", revoke_key),
         ]
     )
     return app
+
+
+async def _attach_events(app: web.Application) -> None:
+    app[SERVICES].events.attach(asyncio.get_running_loop())
+
+
+async def _close_event_streams(app: web.Application) -> None:
+    app[SERVICES].events.close_all()
 
 
 async def health(request: web.Request) -> web.Response:
@@ -197,6 +221,63 @@ async def health(request: web.Request) -> web.Response:
         "version": __version__,
     }
     return web.json_response(body, status=503 if failing else 200)
+
+
+HEALTH_PROBE_TIMEOUT = 2.0
+
+
+async def health_full(request: web.Request) -> web.Response:
+    """Every component with its latency, the versions, uptime and queues."""
+    services = request.app[SERVICES]
+    engine, engine_info = await _timed(
+        services.bridge.ask(services.session.probe(), timeout=HEALTH_PROBE_TIMEOUT)
+    )
+    database, db_version = await _timed(
+        services.bridge.run(_database_version, services)
+    )
+    fsops = {
+        "status": "ok"
+        if services.fsops is None or services.fsops.actor_ref.is_alive()
+        else "down"
+    }
+    _, outbox_depth = await _timed(
+        services.bridge.ask(services.persistence.depth(), timeout=HEALTH_PROBE_TIMEOUT)
+    )
+    components = {"engine": engine, "database": database, "fsops": fsops}
+    failing = [name for name, c in components.items() if c["status"] != "ok"]
+    body = {
+        "status": "degraded" if failing else "ok",
+        "failing": failing,
+        "components": components,
+        "versions": {
+            "revaer": __version__,
+            "libtorrent": (engine_info or {}).get("version"),
+            "postgresql": db_version,
+            "python": platform.python_version(),
+        },
+        "uptime_seconds": round(time.time() - services.started_at, 3),
+        "queues": {
+            "persistence_outbox": outbox_depth,
+            "event_subscribers": services.events.subscriber_count(),
+        },
+    }
+    return web.json_response(body, status=503 if failing else 200)
+
+
+async def _timed(work: Awaitable[Any]) -> tuple[dict[str, Any], Any]:
+    started = time.monotonic()
+    try:
+        value = await work
+    except Exception as exc:
+        log.debug("health probe failed cause=%s", exc)
+        return {"status": "down", "error": str(exc) or type(exc).__name__}, None
+    latency = round((time.monotonic() - started) * 1000, 3)
+    return {"status": "ok", "latency_ms": latency}, value
+
+
+def _database_version(services: Services) -> str:
+    with services.pool.connection(timeout=HEALTH_PROBE_TIMEOUT) as conn:
+        return repository.server_version(conn)
 
 
 async def _database_health(services: Services) -> str:
@@ -315,18 +396,55 @@ async def add_torrent(request: web.Request) -> web.Response:
 
 async def list_jobs(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
+    status = request.query.get("status")
+    if status is not None and status not in JobStatus.__members__.values():
+        raise InvalidInput(
+            f"status must be one of {', '.join(JobStatus)}", field="status"
+        )
+    torrent_id = request.query.get("torrent_id")
+    if torrent_id is not None and not sources.is_torrent_id(torrent_id):
+        raise InvalidInput("torrent_id must be a torrent id", field="torrent_id")
 
-    def read() -> list[dict[str, Any]]:
+    def read(conn: Any) -> list[dict[str, Any]]:
+        return [
+            job.as_json()
+            for job in repository.select_jobs(conn)
+            if (status is None or job.status == status)
+            and (torrent_id is None or job.torrent_id == torrent_id)
+        ]
+
+    items = await _read(services, read)
+    return web.json_response({"items": items, "next": None})
+
+
+async def get_job(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise JobNotFound(raw)  # type: ignore[arg-type]
+
+    def read(conn: Any) -> dict[str, Any]:
+        job = repository.select_job(conn, int(raw))
+        return {**job.as_json(), "history": repository.select_job_history(conn, job.id)}
+
+    return web.json_response(await _read(services, read))
+
+
+async def _read(services: Services, work: Callable[[Any], T]) -> T:
+    """A read straight from the pool; reads need no single writer."""
+
+    def run() -> T:
         with services.pool.connection(timeout=5.0) as conn:
-            return [job.as_json() for job in repository.select_jobs(conn)]
+            return work(conn)
 
     try:
-        items = await services.bridge.run(read)
+        return await services.bridge.run(run)
+    except RevaerError:
+        raise
     except Exception as exc:
         raise DatabaseUnavailable(
             "the database is unreachable; try again later"
         ) from exc
-    return web.json_response({"items": items, "next": None})
 
 
 async def get_settings(request: web.Request) -> web.Response:
@@ -380,3 +498,83 @@ async def _reload_keys(services: Services) -> None:
     if services.keyring is not None:
         rows = await services.bridge.ask(services.persistence.api_keys())
         services.keyring.load(rows)
+
+
+SSE_KEEPALIVE_SECONDS = 15.0
+# A client that cannot take one event in this long is gone or stuck.
+SSE_WRITE_TIMEOUT = 10.0
+
+
+async def events_stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events; `Last-Event-ID` replays what is still held."""
+    services = request.app[SERVICES]
+    kinds, torrent_id, last_id, keepalive = _event_filters(request)
+    subscription, missed = services.events.subscribe(kinds, torrent_id, last_id)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    try:
+        await response.prepare(request)
+        await _send(response, b"retry: 2000\n: connected\n\n")
+        for event in missed:
+            await _send(response, event.as_sse())
+        while True:
+            try:
+                event = await asyncio.wait_for(subscription.queue.get(), keepalive)
+            except TimeoutError:
+                await _send(response, b": keep-alive\n\n")
+                continue
+            if event is None:
+                break
+            await _send(response, event.as_sse())
+    except (ConnectionError, TimeoutError) as exc:
+        log.info("event stream closed cause=%s", type(exc).__name__)
+    finally:
+        services.events.unsubscribe(subscription)
+        if subscription.dropped:
+            log.warning("event stream dropped: client too slow peer=%s", request.remote)
+    return response
+
+
+async def _send(response: web.StreamResponse, data: bytes) -> None:
+    await asyncio.wait_for(response.write(data), SSE_WRITE_TIMEOUT)
+
+
+def _event_filters(
+    request: web.Request,
+) -> tuple[list[str], str | None, int | None, float]:
+    kinds = [k for k in request.query.get("kind", "").split(",") if k]
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        raise InvalidInput(
+            f"unknown event kind {unknown[0]!r}; kinds are {', '.join(KINDS)}",
+            field="kind",
+        )
+    torrent_id = request.query.get("torrent")
+    if torrent_id is not None and not sources.is_torrent_id(torrent_id):
+        raise InvalidInput("torrent must be a torrent id", field="torrent")
+
+    raw_last = request.headers.get("Last-Event-ID") or request.query.get(
+        "last_event_id"
+    )
+    if raw_last is not None and not (raw_last.isdigit() and len(raw_last) < 20):
+        raise InvalidInput("Last-Event-ID must be an event id", field="Last-Event-ID")
+    raw_keepalive = request.query.get("keepalive", str(SSE_KEEPALIVE_SECONDS))
+    try:
+        keepalive = float(raw_keepalive)
+    except ValueError:
+        keepalive = -1.0
+    if not 0.5 <= keepalive <= 300:
+        raise InvalidInput(
+            "keepalive must be seconds from 0.5 to 300", field="keepalive"
+        )
+    last_id = int(raw_last) if raw_last is not None else None
+    return kinds, torrent_id, last_id, keepalive
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    return web.json_response(openapi.document())

@@ -24,6 +24,7 @@ from revaer_actors.auth import (
 from revaer_actors.bridge import ActorBridge
 from revaer_actors.config import Config
 from revaer_actors.database import EmbeddedPostgres, migrate, open_pool
+from revaer_actors.events import EventHub
 from revaer_actors.fsops import FsOpsActor
 from revaer_actors.orchestrator import OrchestratorActor
 from revaer_actors.persistence import PersistenceActor
@@ -71,8 +72,8 @@ def run(config: Config) -> None:
     log.info("daemon stopped")
 
 
-def start_actors(config: Config, pool: ConnectionPool) -> Actors:
-    persistence = PersistenceActor.start(pool).proxy()
+def start_actors(config: Config, pool: ConnectionPool, events: EventHub) -> Actors:
+    persistence = PersistenceActor.start(pool, events).proxy()
     session = SessionActor.start(config.settings).proxy()
     fsops = FsOpsActor.start(
         persistence, session, config.library_dir, config.downloads_dir
@@ -84,6 +85,7 @@ def start_actors(config: Config, pool: ConnectionPool) -> Actors:
         config.downloads_dir,
         config.library_dir,
         config.settings,
+        events=events,
     ).proxy()
 
     # Events travel upward by tell; the lower actors learn their listener last.
@@ -116,7 +118,8 @@ async def _serve(config: Config, pool: ConnectionPool) -> None:
     if after_crash:
         log.warning("previous run did not shut down cleanly; rechecking downloads")
     marker.touch()
-    actors = start_actors(config, pool)
+    events = EventHub()
+    actors = start_actors(config, pool, events)
     try:
         await bridge.ask(actors.orchestrator.boot(after_crash), timeout=BOOT_TIMEOUT)
         keyring = await _keyring(config, actors.persistence, bridge)
@@ -126,9 +129,11 @@ async def _serve(config: Config, pool: ConnectionPool) -> None:
                     orchestrator=actors.orchestrator,
                     persistence=actors.persistence,
                     session=actors.session,
+                    fsops=actors.fsops,
                     pool=pool,
                     bridge=bridge,
                     keyring=keyring,
+                    events=events,
                 )
             ),
             access_log=None,

@@ -31,6 +31,7 @@ from revaer_actors.domain import (
     TransferMode,
 )
 from revaer_actors.errors import DatabaseUnavailable, TorrentExists, TorrentNotFound
+from revaer_actors.events import EventHub
 from revaer_actors.ticker import Ticker
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,10 @@ _DB_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 
 
 class PersistenceActor(pykka.ThreadingActor):
-    def __init__(self, pool: ConnectionPool) -> None:
+    def __init__(self, pool: ConnectionPool, events: EventHub | None = None) -> None:
         super().__init__()
         self._pool = pool
+        self._events = events if events is not None else EventHub()
         self._outbox: deque[Write] = deque()
         self._progress: dict[str, dict[str, Any]] = {}
         self._degraded = False
@@ -122,9 +124,12 @@ class PersistenceActor(pykka.ThreadingActor):
     def open_job(
         self, torrent_id: str, mode: TransferMode, src_path: str
     ) -> JobRecord | None:
-        return self._commit(
+        job = self._commit(
             lambda conn: repository.insert_job(conn, torrent_id, mode, src_path)
         )
+        if job is not None:
+            self._job_changed(job, "fsops_started")
+        return job
 
     def latest_job(self, torrent_id: str) -> JobRecord | None:
         return self._commit(lambda conn: repository.select_latest_job(conn, torrent_id))
@@ -143,7 +148,7 @@ class PersistenceActor(pykka.ThreadingActor):
         error: str | None = None,
         new_attempt: bool = False,
     ) -> JobRecord:
-        return self._commit(
+        job = self._commit(
             lambda conn: repository.update_job(
                 conn,
                 job_id,
@@ -154,6 +159,8 @@ class PersistenceActor(pykka.ThreadingActor):
                 new_attempt=new_attempt,
             )
         )
+        self._job_changed(job)
+        return job
 
     def finish_job_moved(
         self, job_id: int, info_hash: str, save_path: str, library_path: str
@@ -166,7 +173,20 @@ class PersistenceActor(pykka.ThreadingActor):
                 conn, job_id, JobStatus.MOVED, "done", dst_path=library_path
             )
 
-        return self._commit(write)
+        job = self._commit(write)
+        self._job_changed(job)
+        return job
+
+    def _job_changed(self, job: JobRecord, kind: str | None = None) -> None:
+        """Tells live clients about a job transition once it is committed."""
+        self._events.publish(
+            kind or _JOB_EVENTS.get(job.status, "fsops_progress"),
+            job.torrent_id,
+            job_id=job.id,
+            status=job.status.value,
+            stage=job.stage,
+            error=job.last_error,
+        )
 
     def save_resume_batch(self, items: list[tuple[str, bytes]]) -> None:
         def write(conn: psycopg.Connection[Any]) -> None:
@@ -326,6 +346,9 @@ class PersistenceActor(pykka.ThreadingActor):
         metrics.DATABASE_UP.set(0)
         if not self._degraded:
             log.warning("durability degraded: database unreachable cause=%s", exc)
+            self._events.publish(
+                "health_changed", component="database", status="down", detail=str(exc)
+            )
         self._degraded = True
 
     def _mark_healthy(self) -> None:
@@ -334,12 +357,20 @@ class PersistenceActor(pykka.ThreadingActor):
         self._degraded = False
         if recovered:
             log.warning("durability restored: database reachable again")
+            self._events.publish("health_changed", component="database", status="ok")
             if self._on_recovery is not None:
                 self._on_recovery()
 
     def _warn_if_deep(self) -> None:
         if len(self._outbox) > OUTBOX_WARN_DEPTH:
             log.warning("persistence outbox is deep depth=%d", len(self._outbox))
+
+
+_JOB_EVENTS = {
+    JobStatus.MOVED: "fsops_completed",
+    JobStatus.SKIPPED: "fsops_completed",
+    JobStatus.FAILED: "fsops_failed",
+}
 
 
 def _progress_write(row: dict[str, Any]) -> Write:

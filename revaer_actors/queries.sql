@@ -5,6 +5,10 @@
 -- Cheapest round trip, for health checks.
 SELECT 1;
 
+-- name: server_version
+-- The PostgreSQL version, as /health/full shows it.
+SHOW server_version;
+
 -- name: insert_torrent
 -- Adds a torrent; returns no row when its info hash is already there.
 INSERT INTO revaer_runtime.torrents (

@@ -45,6 +45,11 @@ def ping(conn: psycopg.Connection[Any]) -> None:
     conn.execute(QUERIES["ping"]).fetchone()
 
 
+def server_version(conn: psycopg.Connection[Any]) -> str:
+    row = conn.execute(QUERIES["server_version"]).fetchone()
+    return str(row[0]) if row is not None else "unknown"
+
+
 def insert_torrent(conn: psycopg.Connection[Any], record: TorrentRecord) -> bool:
     """Returns False when a torrent with this info hash already exists."""
     row = conn.execute(
