@@ -294,3 +294,22 @@ def test_unknown_job_is_404_and_bad_filters_are_400(module_daemon: Daemon) -> No
     assert bad_status[0] == 400
     assert bad_status[1]["invalid_params"][0]["name"] == "status"
     assert module_daemon.api("GET", "/v1/fs-jobs?torrent_id=zz")[0] == 400
+
+
+def test_add_wait_returns_once_the_download_is_in_the_library(
+    daemon: Daemon, seeder: Any
+) -> None:
+    added = daemon.cli("add", seeder.magnet, "--category", "tv", "--wait")
+
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.strip() == seeder.info_hash
+    library = daemon.data_dir / "library" / "tv" / "Show.S01"
+    assert f"filed into {library}" in added.stderr
+    # --wait returned only after the job finished: the files are already there.
+    for source in seeder.payload.rglob("*"):
+        if source.is_file():
+            target = library / source.relative_to(seeder.payload)
+            assert target.read_bytes() == source.read_bytes()
+    assert daemon.cli_json("jobs", "--status", "moved")[0]["torrent_id"] == (
+        seeder.info_hash
+    )
