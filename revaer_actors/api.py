@@ -161,10 +161,24 @@ async def metrics_page(request: web.Request) -> web.Response:
     counts = Counter(record.state.value for record in records)
     for state in TorrentState:
         metrics.TORRENTS.labels(state.value).set(counts.get(state.value, 0))
+    metrics.RATE_BYTES.labels("download").set(sum(r.download_rate for r in records))
+    metrics.RATE_BYTES.labels("upload").set(sum(r.upload_rate for r in records))
+    metrics.EVENT_SUBSCRIBERS.set(services.events.subscriber_count())
+    await _count_jobs(services)
     return web.Response(
         body=generate_latest(metrics.REGISTRY),
         headers={"Content-Type": CONTENT_TYPE_LATEST},
     )
+
+
+async def _count_jobs(services: Services) -> None:
+    """Jobs by status; left as they were while the database is down."""
+    try:
+        counts = await _read(services, repository.count_jobs_by_status)
+    except DatabaseUnavailable:
+        return
+    for status in JobStatus:
+        metrics.FSOPS_JOBS.labels(status.value).set(counts.get(status.value, 0))
 
 
 def create_app(services: Services) -> web.Application:

@@ -52,6 +52,8 @@ class PersistenceActor(pykka.ThreadingActor):
         super().__init__()
         self._pool = pool
         self._events = events if events is not None else EventHub()
+        # Each running job's stage and when it entered it, for stage timings.
+        self._job_stages: dict[int, tuple[str, float]] = {}
         self._outbox: deque[Write] = deque()
         self._progress: dict[str, dict[str, Any]] = {}
         self._degraded = False
@@ -178,7 +180,16 @@ class PersistenceActor(pykka.ThreadingActor):
         return job
 
     def _job_changed(self, job: JobRecord, kind: str | None = None) -> None:
-        """Tells live clients about a job transition once it is committed."""
+        """Tells live clients about a job transition once it is committed, and
+        times the stage the job just left."""
+        now = time.monotonic()
+        previous = self._job_stages.pop(job.id, None)
+        if previous is not None and previous[0] != job.stage:
+            metrics.FSOPS_STAGE_SECONDS.labels(previous[0]).observe(now - previous[1])
+        if job.status not in _JOB_EVENTS:  # a finished job has nothing to time
+            same_stage = previous is not None and previous[0] == job.stage
+            self._job_stages[job.id] = previous if same_stage else (job.stage, now)
+
         self._events.publish(
             kind or _JOB_EVENTS.get(job.status, "fsops_progress"),
             job.torrent_id,

@@ -190,3 +190,9 @@ UPDATE revaer_runtime.api_keys
    SET revoked_at = coalesce(revoked_at, now())
  WHERE id = %(id)s
 RETURNING id, name, created_at, revoked_at;
+
+-- name: count_fs_jobs_by_status
+-- For /metrics.
+SELECT status, count(*)
+  FROM revaer_runtime.fs_jobs
+ GROUP BY status;

@@ -242,6 +242,11 @@ def select_latest_job(
     return _job(row) if row is not None else None
 
 
+def count_jobs_by_status(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    rows = conn.execute(QUERIES["count_fs_jobs_by_status"]).fetchall()
+    return {str(status): int(count) for status, count in rows}
+
+
 def select_job(conn: psycopg.Connection[Any], job_id: int) -> JobRecord:
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(QUERIES["select_fs_job"], {"id": job_id}).fetchone()
