@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -40,9 +39,6 @@ T = TypeVar("T")
 Write = Callable[[psycopg.Connection[Any]], None]
 
 FLUSH_INTERVAL = 0.5
-# TODO(when outages can outlast memory): past this many pending writes we
-# keep going but warn; a real bound needs spilling state transitions to disk.
-OUTBOX_WARN_DEPTH = 100_000
 
 _DB_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 
@@ -54,7 +50,8 @@ class PersistenceActor(pykka.ThreadingActor):
         self._events = events if events is not None else EventHub()
         # Each running job's stage and when it entered it, for stage timings.
         self._job_stages: dict[int, tuple[str, float]] = {}
-        self._outbox: deque[Write] = deque()
+        # Ordered writes, one per torrent and kind (see _enqueue).
+        self._outbox: dict[tuple[str, str], Write] = {}
         self._progress: dict[str, dict[str, Any]] = {}
         self._degraded = False
         # Rows committed by flushes, for benchmarks and metrics.
@@ -218,8 +215,10 @@ class PersistenceActor(pykka.ThreadingActor):
     def record_state(
         self, info_hash: str, state: TorrentState, message: str | None
     ) -> None:
-        self._outbox.append(
-            lambda conn: repository.update_state(conn, info_hash, state, message)
+        self._enqueue(
+            info_hash,
+            "state",
+            lambda conn: repository.update_state(conn, info_hash, state, message),
         )
 
     def record_progress(self, status: TorrentStatus) -> None:
@@ -244,35 +243,63 @@ class PersistenceActor(pykka.ThreadingActor):
         files: tuple[FileEntry, ...],
         total_size: int,
     ) -> None:
-        self._outbox.append(
+        self._enqueue(
+            info_hash,
+            "metadata",
             lambda conn: repository.update_metadata(
                 conn, info_hash, name, metainfo, files, total_size
-            )
+            ),
         )
 
     def record_resume_data(self, info_hash: str, data: bytes) -> None:
-        self._outbox.append(
-            lambda conn: repository.update_resume_data(conn, info_hash, data)
+        self._enqueue(
+            info_hash,
+            "resume_data",
+            lambda conn: repository.update_resume_data(conn, info_hash, data),
         )
 
     def record_location(
         self, info_hash: str, save_path: str, library_path: str | None
     ) -> None:
-        self._outbox.append(
+        self._enqueue(
+            info_hash,
+            "location",
             lambda conn: repository.set_location(
                 conn, info_hash, save_path, library_path
-            )
+            ),
         )
 
     def record_completed(self, info_hash: str, at: datetime) -> None:
-        self._outbox.append(lambda conn: repository.mark_completed(conn, info_hash, at))
+        # The first completion time is the one that counts.
+        self._enqueue(
+            info_hash,
+            "completed",
+            lambda conn: repository.mark_completed(conn, info_hash, at),
+            keep_first=True,
+        )
+
+    def _enqueue(
+        self, info_hash: str, kind: str, write: Write, *, keep_first: bool = False
+    ) -> None:
+        """Queues a write; a newer write of the same kind replaces an older one.
+
+        Each kind sets its own columns of the torrent's row, so applying only
+        the latest of each kind leaves the row exactly as applying them all in
+        order would. That bounds the outbox by construction: at most one write
+        per torrent and kind, however long the database stays away.
+        """
+        key = (info_hash, kind)
+        if keep_first and key in self._outbox:
+            return
+        self._outbox[key] = write
+        metrics.OUTBOX_DEPTH.set(len(self._outbox) + len(self._progress))
 
     def flush(self) -> int:
         """Writes the outbox and coalesced progress; returns what is still pending."""
         if not self._outbox and not self._progress:
             return 0
 
-        writes = list(self._outbox)
+        writes = list(self._outbox.values())
         progress = list(self._progress.values())
         started = time.monotonic()
         try:
@@ -283,7 +310,6 @@ class PersistenceActor(pykka.ThreadingActor):
                     repository.update_progress(conn, progress)
         except _DB_ERRORS as exc:
             self._mark_degraded(exc)
-            self._warn_if_deep()
             pending = len(self._outbox) + len(self._progress)
             metrics.OUTBOX_DEPTH.set(pending)
             return pending
@@ -293,8 +319,7 @@ class PersistenceActor(pykka.ThreadingActor):
             self._replay_one_by_one(writes, progress, exc)
             return 0
 
-        for _ in writes:
-            self._outbox.popleft()
+        self._outbox.clear()
         self._progress.clear()
         self.rows_written += len(writes) + len(progress)
         self._mark_healthy()
@@ -371,10 +396,6 @@ class PersistenceActor(pykka.ThreadingActor):
             self._events.publish("health_changed", component="database", status="ok")
             if self._on_recovery is not None:
                 self._on_recovery()
-
-    def _warn_if_deep(self) -> None:
-        if len(self._outbox) > OUTBOX_WARN_DEPTH:
-            log.warning("persistence outbox is deep depth=%d", len(self._outbox))
 
 
 _JOB_EVENTS = {
