@@ -98,14 +98,18 @@ def yoyo_url(url: str) -> str:
     return url
 
 
-def open_pool(url: str, *, max_size: int = 8) -> ConnectionPool:
+def open_pool(url: str, *, max_size: int = 8, timeout: float = 2.0) -> ConnectionPool:
     pool = ConnectionPool(
         url,
         min_size=1,
         max_size=max_size,
         # Short: during an outage every flush and command waits this long
         # before reporting the database unavailable.
-        timeout=2.0,
+        timeout=timeout,
+        # After an outage the idle connections are dead; checking each one as
+        # it leaves the pool (one round trip) keeps the first command after
+        # recovery from failing on a corpse.
+        check=ConnectionPool.check_connection,
         open=False,
         name="revaer",
         kwargs={"connect_timeout": 5},
