@@ -19,8 +19,8 @@ stopped, by its PID.
 from __future__ import annotations
 
 import json
-import signal
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -164,7 +164,7 @@ def main() -> None:
     output = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_OUTPUT
     binary = shutil.which("qbittorrent-nox")
     if binary is None:
-        sys.exit("qbittorrent-nox is not installed (Debian: apt install qbittorrent-nox)")
+        sys.exit("qbittorrent-nox is not installed (Debian: qbittorrent-nox)")
     work = Path(tempfile.mkdtemp(prefix="revaer-golden-"))
     try:
         shapes = record(work, binary)

@@ -14,7 +14,7 @@ from aiohttp import BodyPartReader, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
 
-from revaer_actors import __version__, metrics, repository, sources
+from revaer_actors import __version__, metrics, qbittorrent, repository, sources
 from revaer_actors.bridge import ActorBridge
 from revaer_actors.commands import Remove, parse_action, parse_select
 from revaer_actors.domain import TorrentState
@@ -42,6 +42,7 @@ class Services:
     session: Any
     pool: ConnectionPool
     bridge: ActorBridge
+    config: Any = None
 
 
 SERVICES = web.AppKey("services", Services)
@@ -155,6 +156,7 @@ def create_app(services: Services) -> web.Application:
             web.patch("/v1/settings", patch_settings),
         ]
     )
+    qbittorrent.mount(app, services)
     return app
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from revaer_actors.errors import ConfigError
+from revaer_actors.qbittorrent_auth import QbittorrentCredentials, parse_credentials
 from revaer_actors.settings import Settings, from_file, parse_listen
 
 DEFAULT_API_LISTEN = "127.0.0.1:7070"
@@ -22,6 +23,7 @@ _TOP_KEYS = {
     "engine",
     "seeding",
     "categories",
+    "qbittorrent",
 }
 
 
@@ -34,6 +36,7 @@ class Config:
     downloads_dir: Path
     library_dir: Path
     settings: Settings = field(default_factory=Settings)
+    qbittorrent: QbittorrentCredentials = field(default_factory=QbittorrentCredentials)
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -64,6 +67,7 @@ def load_config(
         ),
         library_dir=_dir(library_dir, file.get("library_dir"), data_dir, "library"),
         settings=_settings(file, bt_listen),
+        qbittorrent=parse_credentials(file.get("qbittorrent", {})),
     )
 
 

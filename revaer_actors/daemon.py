@@ -120,6 +120,7 @@ async def _serve(config: Config, pool: ConnectionPool) -> None:
                     session=actors.session,
                     pool=pool,
                     bridge=bridge,
+                    config=config,
                 )
             ),
             access_log=None,

@@ -102,6 +102,23 @@ class PersistenceActor(pykka.ThreadingActor):
     def save_settings_overrides(self, value: dict[str, Any]) -> None:
         self._commit(lambda conn: repository.upsert_settings(conn, "global", value))
 
+    def load_scope(self, scope: str) -> dict[str, Any]:
+        """Settings stored under a scope of their own (e.g. 'qbittorrent')."""
+        return self._commit(lambda conn: repository.select_settings(conn, scope))
+
+    def save_scope(self, scope: str, value: dict[str, Any]) -> None:
+        self._commit(lambda conn: repository.upsert_settings(conn, scope, value))
+
+    def load_categories(self) -> list[str]:
+        return self._commit(repository.select_categories)
+
+    def add_category(self, name: str) -> bool:
+        """True when the category is new; committed before the answer."""
+        return self._commit(lambda conn: repository.insert_category(conn, name))
+
+    def remove_categories(self, names: list[str]) -> list[str]:
+        return self._commit(lambda conn: repository.delete_categories(conn, names))
+
     def load_catalog(self) -> list[TorrentRecord]:
         return self._commit(repository.select_torrents)
 
