@@ -42,10 +42,15 @@ CHECKING = {"checkingUP", "checkingDL", "checkingResumeData"}
 
 
 def is_complete(record: TorrentRecord) -> bool:
-    return record.completed_at is not None or record.state in (
-        TorrentState.SEEDING,
-        TorrentState.COMPLETED,
-    )
+    """Whether the wanted data is all there now, by the catalog's last status.
+
+    Not `completed_at`: a torrent that completed once may be downloading
+    again after a recheck, and right after a fast download the finished event
+    can arrive before the first status that shows its progress.
+    """
+    if record.state in (TorrentState.SEEDING, TorrentState.COMPLETED):
+        return True
+    return record.total_size > 0 and record.progress >= 1.0
 
 
 def state_of(record: TorrentRecord, moving: bool) -> str:
@@ -66,7 +71,8 @@ def state_of(record: TorrentRecord, moving: bool) -> str:
     if record.state is TorrentState.FETCHING_METADATA:
         return "forcedMetaDL" if record.force_start else "metaDL"
     if record.state is TorrentState.CHECKING:
-        return "checking" + suffix
+        finished_before = done or record.completed_at is not None
+        return "checkingUP" if finished_before else "checkingDL"
     if record.state is TorrentState.QUEUED:
         return "queued" + suffix
     if done:
@@ -271,7 +277,9 @@ def torrent_json(record: TorrentRecord, ctx: Context) -> dict[str, Any]:
         "max_seeding_time": _share_effective(goals.seeding_time_limit),
         "max_inactive_seeding_time": UNLIMITED,
         "seeding_time": record.seeding_seconds,
-        "time_active": max(int(ctx.now) - added, 0),
+        # TODO(active time): carry libtorrent's active_duration in the status
+        # events; until then this is the seeding time, a lower bound.
+        "time_active": record.seeding_seconds,
         "added_on": added,
         "completion_on": completed,
         "seen_complete": completed,
