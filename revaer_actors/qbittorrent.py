@@ -64,6 +64,7 @@ from revaer_actors.qbittorrent_view import (
     files_json,
     is_complete,
     matches_filter,
+    meta_of,
     properties_json,
     state_of,
     torrent_json,
@@ -421,17 +422,20 @@ async def _context(request: web.Request, records: list[TorrentRecord]) -> Contex
 
 
 async def _moving(request: web.Request, records: list[TorrentRecord]) -> frozenset[str]:
-    """Complete torrents that FsOps has not filed yet (or is filing now).
+    """Torrents a user move is carrying, and complete torrents that FsOps has
+    not filed yet (or is filing now).
 
     Until its job says `moved` and the catalog shows the library folder, a
     finished download is reported `moving`, so no client imports it from a
     folder that is about to be emptied. A failed job leaves the files where
     they are, complete, so those torrents are reported as they are.
     """
+    facade = _facade(request)
+    orchestrator = facade.services.orchestrator
+    moving: set[str] = await facade.services.bridge.ask(orchestrator.user_moves())
     candidates = [r for r in records if is_complete(r) and r.library_path is None]
     if not candidates:
-        return frozenset()
-    facade = _facade(request)
+        return frozenset(moving)
 
     def read() -> dict[str, Any]:
         with facade.services.pool.connection(timeout=5.0) as conn:
@@ -445,9 +449,8 @@ async def _moving(request: web.Request, records: list[TorrentRecord]) -> frozens
         # Without the jobs we cannot tell; "moving" is the answer that never
         # lets a client import from the wrong place.
         log.warning("fs jobs unreadable for qbittorrent states cause=%s", exc)
-        return frozenset(r.info_hash for r in candidates)
+        return frozenset(moving | {r.info_hash for r in candidates})
 
-    moving = set()
     for record in candidates:
         job = jobs.get(record.info_hash)
         if job is None or job.status in (JobStatus.PENDING, JobStatus.MOVING):
@@ -1225,6 +1228,8 @@ async def maindata(
         item = torrent_json(record, ctx)
         del item["hash"]
         torrents[record.info_hash] = item
+        for url in meta_of(record).trackers:
+            tracker_map.setdefault(url, []).append(record.info_hash)
     snapshot = {
         "torrents": torrents,
         "categories": {
