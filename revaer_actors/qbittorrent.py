@@ -82,6 +82,7 @@ LOG_LINES = 1000
 Params = dict[str, str]
 Upload = tuple[str, bytes]
 Handler = Callable[[web.Request, Params, list[Upload]], Awaitable[web.StreamResponse]]
+Next = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class QbtError(Exception):
@@ -183,7 +184,7 @@ async def _stop(app: web.Application) -> None:
 
 
 @web.middleware
-async def plain_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+async def plain_errors(request: web.Request, handler: Next) -> web.StreamResponse:
     try:
         return await handler(request)
     except QbtError as exc:
@@ -205,7 +206,7 @@ async def plain_errors(request: web.Request, handler: Any) -> web.StreamResponse
 
 
 @web.middleware
-async def authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
+async def authenticate(request: web.Request, handler: Next) -> web.StreamResponse:
     facade = request.app[FACADE]
     if _cross_site(request):
         log.info("qbittorrent api cross-site request refused path=%s", request.path)
@@ -235,7 +236,7 @@ async def authenticate(request: web.Request, handler: Any) -> web.StreamResponse
 
 
 async def _with_api_key(
-    request: web.Request, handler: Any, action: str, key: str
+    request: web.Request, handler: Next, action: str, key: str
 ) -> web.StreamResponse:
     facade = request.app[FACADE]
     if action.startswith("auth/"):
@@ -265,7 +266,7 @@ async def _basic(request: web.Request, header: str) -> bool | None:
         return False
     if facade.gate.basic_known(header):
         return True
-    ok = await facade.services.bridge.run(
+    ok: bool = await facade.services.bridge.run(
         facade.gate.credentials_match, username, password
     )
     if ok:
@@ -351,7 +352,7 @@ async def _params(request: web.Request) -> tuple[Params, list[Upload]]:
     for name, value in form.items():
         if isinstance(value, str):
             params[name] = value
-        else:
+        elif isinstance(value, web.FileField):
             uploads.append((value.filename, value.file.read()))
     return params, uploads
 
@@ -587,7 +588,7 @@ async def preferences(
     queueing = s.max_active_downloads >= 0 or s.max_active_seeds >= 0
     ratio_on = s.ratio_limit is not None and s.ratio_limit >= 0
     time_on = s.seeding_time_limit is not None and s.seeding_time_limit >= 0
-    _, port = s.listen.rsplit(":", 1)
+    port = s.listen.rsplit(":", 1)[1]
     return _json(
         {
             "app_instance_name": "revaer",

@@ -380,7 +380,7 @@ def files_json(
     meta = meta_of(record)
     progress = live["file_progress"] if live else []
     levels = record.file_priorities()
-    result = []
+    result: list[dict[str, Any]] = []
     for position, (entry, level) in enumerate(zip(record.files, levels, strict=True)):
         if indexes is not None and position not in indexes:
             continue
