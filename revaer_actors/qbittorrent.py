@@ -13,6 +13,7 @@ import base64
 import binascii
 import collections
 import contextlib
+import hashlib
 import itertools
 import json
 import logging
@@ -58,6 +59,7 @@ from revaer_actors.qbittorrent_auth import (
     password_hash,
 )
 from revaer_actors.qbittorrent_view import (
+    INFO_FIELDS,
     Context,
     SyncState,
     category_json,
@@ -79,6 +81,9 @@ WEB_API_VERSION = "2.11.4"
 APP_VERSION = "v5.1.0"
 COOKIE = "SID"
 LOG_LINES = 1000
+# Several .torrent files in one add; an urlencoded body is held to the app's
+# client_max_size instead.
+MAX_FORM_BYTES = 2 * sources.MAX_METAINFO_BYTES
 Params = dict[str, str]
 Upload = tuple[str, bytes]
 Handler = Callable[[web.Request, Params, list[Upload]], Awaitable[web.StreamResponse]]
@@ -113,6 +118,11 @@ class LogBuffer(logging.Handler):
         self._ids = itertools.count()
 
     def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:
+            self.handleError(record)
+            return
         if record.levelno >= logging.ERROR:
             kind = 8
         elif record.levelno >= logging.WARNING:
@@ -122,7 +132,7 @@ class LogBuffer(logging.Handler):
         self.lines.append(
             {
                 "id": next(self._ids),
-                "message": record.getMessage(),
+                "message": message,
                 "timestamp": int(record.created),
                 "type": kind,
             }
@@ -245,7 +255,7 @@ async def _with_api_key(
     if not valid:
         return text("Forbidden", 403)
     # API-key clients keep no cookie; their sync/maindata memory is per key.
-    name = base64.b64encode(key.encode()[:64]).decode()
+    name = hashlib.sha256(key.encode()).hexdigest()
     session = facade.bearer_sessions.setdefault(name, Session(name, float("inf")))
     request["qbt_session"] = session
     return await handler(request)
@@ -339,10 +349,12 @@ async def _params(request: web.Request) -> tuple[Params, list[Upload]]:
         return params, uploads
     if request.content_type == "multipart/form-data":
         reader = await request.multipart()
+        budget = MAX_FORM_BYTES
         async for part in reader:
             if not isinstance(part, BodyPartReader):
                 raise QbtError(400, "nested multipart bodies are not accepted")
-            data = bytes(await part.read(decode=True))
+            data = await _read_part(part, budget)
+            budget -= len(data)
             if part.filename is not None:
                 uploads.append((part.filename, data))
             elif part.name:
@@ -355,6 +367,18 @@ async def _params(request: web.Request) -> tuple[Params, list[Upload]]:
         elif isinstance(value, web.FileField):
             uploads.append((value.filename, value.file.read()))
     return params, uploads
+
+
+async def _read_part(part: BodyPartReader, budget: int) -> bytes:
+    """One part, refused once the whole body passes MAX_FORM_BYTES."""
+    chunks = []
+    size = 0
+    while chunk := await part.read_chunk():
+        size += len(chunk)
+        if size > budget:
+            raise QbtError(413, f"the body is larger than {MAX_FORM_BYTES} bytes")
+        chunks.append(chunk)
+    return bytes(part.decode(b"".join(chunks)))
 
 
 def _require(params: Params, *names: str) -> None:
@@ -761,7 +785,7 @@ async def info(request: web.Request, params: Params, _: list[Upload]) -> web.Res
 
     sort = params.get("sort")
     if sort:
-        if result and sort not in result[0]:
+        if sort not in INFO_FIELDS:
             raise QbtError(400, "'sort' parameter is invalid")
         result.sort(key=lambda t: (t[sort] is None, t[sort]))
     if parse_bool(params.get("reverse")):
@@ -915,7 +939,7 @@ async def _add_options(request: web.Request, params: Params) -> dict[str, Any]:
     options: dict[str, Any] = {}
     category = params.get("category", "").strip()
     if category:
-        await _ensure_category(request, category)
+        sources.parse_label(category, "/category")
         options["category"] = category
     if params.get("tags"):
         options["tags"] = [t.strip() for t in params["tags"].split(",") if t.strip()]
@@ -941,12 +965,13 @@ async def _add_options(request: web.Request, params: Params) -> dict[str, Any]:
     sources.parse_rate_limit(options.get("download_limit"), "/dlLimit")
     sources.parse_ratio_limit(options.get("ratio_limit"), "/ratioLimit")
     sources.parse_minutes(options.get("seeding_time_limit"), "/seedingTimeLimit")
+    if category:
+        await _ensure_category(request, category)
     return options
 
 
 async def _ensure_category(request: web.Request, name: str) -> None:
     """As qBittorrent: an add naming an unknown category creates it."""
-    sources.parse_label(name, "/category")
     if name in await _known_categories(request):
         return
     await _store_category(request, name)

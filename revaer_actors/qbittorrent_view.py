@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -491,3 +492,18 @@ def _dict_delta(
         if keys:
             changed[key] = keys
     return changed, [key for key in old if key not in new]
+
+
+# Every field of a torrents/info element: the names `sort` accepts.
+INFO_FIELDS = frozenset(
+    torrent_json(
+        TorrentRecord(
+            info_hash="0" * 40,
+            name="",
+            state=TorrentState.QUEUED,
+            save_path="/",
+            added_at=datetime.fromtimestamp(0, UTC),
+        ),
+        Context(Settings()),
+    )
+)

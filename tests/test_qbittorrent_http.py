@@ -368,3 +368,39 @@ def test_credentials_from_revaer_toml_and_the_api_key(
     assert (bearer.status_code, bearer.text) == (200, "v5.1.0")
     assert wrong_key.status_code == 403
     assert not (instance.data_dir / "qbittorrent-password").exists()
+
+
+def test_logout_ends_the_session(qbt: Daemon) -> None:
+    own = logged_in(qbt)
+
+    before = own.get(base(qbt) + "app/version", timeout=TIMEOUT)
+    logout = own.post(base(qbt) + "auth/logout", timeout=TIMEOUT)
+    after = own.get(
+        base(qbt) + "app/version",
+        cookies={"SID": before.request.headers["Cookie"].split("=", 1)[1]},
+        timeout=TIMEOUT,
+    )
+
+    assert before.status_code == 200 and logout.status_code == 200
+    assert after.status_code == 403
+
+
+def test_an_oversized_upload_is_a_413_and_adds_nothing(
+    client: requests.Session, qbt: Daemon
+) -> None:
+    limit = 2 * 16 * 1024 * 1024
+    before = client.get(base(qbt) + "torrents/info", timeout=TIMEOUT).json()
+
+    answer = client.post(
+        base(qbt) + "torrents/add",
+        files={"torrents": ("big.torrent", b"d" * (limit + 1))},
+        data={"category": "too-big"},
+        timeout=TIMEOUT,
+    )
+
+    assert (answer.status_code, answer.text) == (
+        413,
+        f"the body is larger than {limit} bytes",
+    )
+    assert client.get(base(qbt) + "torrents/info").json() == before
+    assert "too-big" not in client.get(base(qbt) + "torrents/categories").json()
