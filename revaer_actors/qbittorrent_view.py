@@ -60,7 +60,8 @@ def state_of(record: TorrentRecord, moving: bool) -> str:
     `moving` wins over everything: while FsOps files the download, Sonarr must
     not import from a folder that is being emptied.
     """
-    if moving:
+    # A view state for a running FsOps job, where the catalog has one.
+    if moving or record.state == "moving":
         return "moving"
     done = is_complete(record)
     suffix = "UP" if done else "DL"
@@ -184,8 +185,21 @@ def magnet_uri(record: TorrentRecord, meta: Meta) -> str:
     return "magnet:?" + "&".join(parts)
 
 
+def save_path(record: TorrentRecord) -> str:
+    """The folder holding the payload: in the library once FsOps filed it.
+
+    Whatever the transfer (a move, or a copy that leaves a seed behind), the
+    filed copy is the one a client should import.
+    """
+    if record.library_path:
+        return str(Path(record.library_path).parent)
+    return record.save_path
+
+
 def content_path(record: TorrentRecord) -> str:
     """The file for a single-file torrent, the root folder otherwise."""
+    if record.library_path:
+        return record.library_path
     base = Path(record.save_path)
     if len(record.files) == 1:
         return str(base / record.files[0].path)
@@ -197,7 +211,7 @@ def root_path(record: TorrentRecord) -> str:
         return ""
     if len(record.files) == 1 and "/" not in record.files[0].path:
         return ""
-    return str(Path(record.save_path) / record.name)
+    return content_path(record)
 
 
 def _epoch(value: Any) -> int:
@@ -266,7 +280,7 @@ def torrent_json(record: TorrentRecord, ctx: Context) -> dict[str, Any]:
         "state": state,
         "category": record.category or "",
         "tags": ", ".join(record.tags),
-        "save_path": record.save_path,
+        "save_path": save_path(record),
         "download_path": "",
         "content_path": content_path(record),
         "root_path": root_path(record),
@@ -323,7 +337,7 @@ def properties_json(record: TorrentRecord, ctx: Context) -> dict[str, Any]:
         "infohash_v1": view["infohash_v1"],
         "infohash_v2": view["infohash_v2"],
         "name": record.name,
-        "save_path": record.save_path,
+        "save_path": view["save_path"],
         "download_path": "",
         "comment": meta.comment,
         "created_by": meta.created_by,

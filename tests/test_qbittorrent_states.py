@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from revaer_actors.domain import TorrentRecord, TorrentState
-from revaer_actors.qbittorrent_view import SyncState, state_of
+from revaer_actors.domain import FileEntry, TorrentRecord, TorrentState
+from revaer_actors.qbittorrent_view import Context, SyncState, state_of, torrent_json
+from revaer_actors.settings import Settings
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -84,3 +85,28 @@ def test_rids_cycle_and_an_unknown_rid_gets_a_full_update() -> None:
     # The answer with rid 2 was lost: asking with rid 1 again is still a delta.
     assert lost == {"rid": 3, "tags": ["t"]}
     assert unknown["full_update"] is True
+
+
+def test_a_filed_copy_is_what_clients_are_pointed_at() -> None:
+    """A copy or hardlink leaves a seed in downloads; the library copy is the
+    one to import, so save_path and content_path name it."""
+    seed = record(
+        TorrentState.SEEDING,
+        progress=1.0,
+        library_path="/library/tv/Show",
+        files=(FileEntry("Show/e1.mkv", 60), FileEntry("Show/e2.mkv", 40, 1)),
+    ).evolve(save_path="/downloads/ab")
+    moved = seed.evolve(save_path="/library/tv", library_path=None)
+
+    filed = torrent_json(seed, Context(Settings()))
+    unfiled = torrent_json(moved, Context(Settings()))
+
+    assert (filed["save_path"], filed["content_path"]) == (
+        "/library/tv",
+        "/library/tv/Show",
+    )
+    assert filed["root_path"] == "/library/tv/Show"
+    assert (unfiled["save_path"], unfiled["content_path"]) == (
+        "/library/tv",
+        "/library/tv/Show",
+    )
