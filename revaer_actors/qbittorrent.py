@@ -776,18 +776,15 @@ def _pref_int(body: dict[str, Any], name: str) -> int:
 async def info(request: web.Request, params: Params, _: list[Upload]) -> web.Response:
     records = await _records(request)
     ctx = await _context(request, records)
-    items = [
-        (record, torrent_json(record, ctx))
-        for record in records
-        if _selected(record, params, ctx)
-    ]
-    result = [item for _, item in items]
-
     sort = params.get("sort")
+    if sort and sort not in INFO_FIELDS:
+        raise QbtError(400, "'sort' parameter is invalid")
+    # Off the event loop: a first listing parses every torrent's metainfo.
+    result = await _facade(request).services.bridge.run(_listing, records, params, ctx)
+
     if sort:
-        if sort not in INFO_FIELDS:
-            raise QbtError(400, "'sort' parameter is invalid")
-        result.sort(key=lambda t: (t[sort] is None, t[sort]))
+        # Nulls (`private` without metadata) last, never compared to values.
+        result.sort(key=lambda t: (1, 0) if t[sort] is None else (0, t[sort]))
     if parse_bool(params.get("reverse")):
         result.reverse()
     offset = _int(params, "offset") or 0
@@ -796,6 +793,12 @@ async def info(request: web.Request, params: Params, _: list[Upload]) -> web.Res
     limit = _int(params, "limit") or 0
     result = result[offset : offset + limit if limit > 0 else None]
     return _json(result)
+
+
+def _listing(
+    records: list[TorrentRecord], params: Params, ctx: Context
+) -> list[dict[str, Any]]:
+    return [torrent_json(r, ctx) for r in records if _selected(r, params, ctx)]
 
 
 def _selected(record: TorrentRecord, params: Params, ctx: Context) -> bool:
@@ -1239,6 +1242,21 @@ def _server_state(
     }
 
 
+def _maindata_torrents(
+    records: list[TorrentRecord], ctx: Context
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
+    """Torrents by hash (without `hash`), and each tracker's torrents."""
+    torrents = {}
+    tracker_map: dict[str, list[str]] = {}
+    for record in records:
+        item = torrent_json(record, ctx)
+        del item["hash"]
+        torrents[record.info_hash] = item
+        for url in meta_of(record).trackers:
+            tracker_map.setdefault(url, []).append(record.info_hash)
+    return torrents, tracker_map
+
+
 async def maindata(
     request: web.Request, params: Params, _: list[Upload]
 ) -> web.Response:
@@ -1248,14 +1266,8 @@ async def maindata(
     records = await _records(request)
     ctx = await _context(request, records)
     library = _facade(request).library
-    torrents = {}
-    tracker_map: dict[str, list[str]] = {}
-    for record in records:
-        item = torrent_json(record, ctx)
-        del item["hash"]
-        torrents[record.info_hash] = item
-        for url in meta_of(record).trackers:
-            tracker_map.setdefault(url, []).append(record.info_hash)
+    bridge = _facade(request).services.bridge
+    torrents, tracker_map = await bridge.run(_maindata_torrents, records, ctx)
     snapshot = {
         "torrents": torrents,
         "categories": {

@@ -6,7 +6,8 @@ Everything here is pure: it takes catalog records and returns JSON-ready dicts.
 
 from __future__ import annotations
 
-import functools
+import collections
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -126,7 +127,6 @@ class Meta:
     piece_ranges: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
-@functools.lru_cache(maxsize=4096)
 def _meta_of_metainfo(metainfo: bytes) -> Meta:
     info = lt.torrent_info(metainfo)
     hashes = info.info_hashes()
@@ -151,7 +151,6 @@ def _meta_of_metainfo(metainfo: bytes) -> Meta:
     )
 
 
-@functools.lru_cache(maxsize=4096)
 def _meta_of_magnet(magnet: str) -> Meta:
     params = lt.parse_magnet_uri(magnet)
     hashes = params.info_hashes
@@ -162,15 +161,32 @@ def _meta_of_magnet(magnet: str) -> Meta:
     )
 
 
+# Parsed once per torrent and source, keyed by id: a listing of thousands of
+# torrents must not parse their metainfo again at every poll.
+_META: collections.OrderedDict[tuple[str, bool], Meta] = collections.OrderedDict()
+_META_LOCK = threading.Lock()
+MAX_META = 20_000
+
+
 def meta_of(record: TorrentRecord) -> Meta:
+    key = (record.info_hash, record.metainfo is not None)
+    with _META_LOCK:
+        meta = _META.get(key)
+    if meta is not None:
+        return meta
     try:
         if record.metainfo:
-            return _meta_of_metainfo(record.metainfo)
-        if record.magnet:
-            return _meta_of_magnet(record.magnet)
+            meta = _meta_of_metainfo(record.metainfo)
+        elif record.magnet:
+            meta = _meta_of_magnet(record.magnet)
     except RuntimeError:
-        pass
-    return Meta(infohash_v1=record.info_hash)
+        meta = None
+    meta = meta or Meta(infohash_v1=record.info_hash)
+    with _META_LOCK:
+        _META[key] = meta
+        while len(_META) > MAX_META:
+            _META.popitem(last=False)
+    return meta
 
 
 def magnet_uri(record: TorrentRecord, meta: Meta) -> str:

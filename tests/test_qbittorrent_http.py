@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -15,6 +16,11 @@ from tests.daemon import Daemon
 VALID = "c3f5c8a7d7f1e0b2a4d6c8e0f2a4b6c8d0e2f4a6"
 OTHER = "d4a6c8e0f2a4b6c8d0e2f4a6c3f5c8a7d7f1e0b2"
 TIMEOUT = 30
+
+
+def catalog(items: list[dict[str, Any]]) -> set[tuple[str, str, str, str]]:
+    """What a user told the daemon about each torrent (no live figures)."""
+    return {(t["hash"], t["name"], t["category"], t["tags"]) for t in items}
 
 
 def magnet(info_hash: str, name: str) -> str:
@@ -307,7 +313,7 @@ def test_bad_input_answers_in_plain_text_with_qbittorrent_codes(
     assert bad_json.status_code == 400
     for answer in (no_hash, unknown, bad_file, bad_category, bad_json):
         assert answer.headers["Content-Type"].startswith("text/plain")
-    assert client.get(base(qbt) + "torrents/info").json() == before
+    assert catalog(client.get(base(qbt) + "torrents/info").json()) == catalog(before)
 
 
 def test_five_failed_logins_ban_the_address(daemon: Daemon) -> None:
@@ -402,5 +408,33 @@ def test_an_oversized_upload_is_a_413_and_adds_nothing(
         413,
         f"the body is larger than {limit} bytes",
     )
-    assert client.get(base(qbt) + "torrents/info").json() == before
+    assert catalog(client.get(base(qbt) + "torrents/info").json()) == catalog(before)
     assert "too-big" not in client.get(base(qbt) + "torrents/categories").json()
+
+
+def test_sort_reverse_limit_and_offset(client: requests.Session, qbt: Daemon) -> None:
+    names = ["Sort.C", "Sort.A", "Sort.B"]
+    for index, name in enumerate(names):
+        client.post(
+            base(qbt) + "torrents/add",
+            data={
+                "urls": magnet(f"{index + 1:x}e" * 20, name),
+                "paused": "true",
+                "category": "sorting",
+            },
+            timeout=TIMEOUT,
+        )
+
+    def page(**query: str) -> list[str]:
+        query["category"] = "sorting"
+        items = client.get(base(qbt) + "torrents/info", params=query).json()
+        return [t["name"] for t in items]
+
+    assert page(sort="name") == ["Sort.A", "Sort.B", "Sort.C"]
+    assert page(sort="name", reverse="True") == ["Sort.C", "Sort.B", "Sort.A"]
+    assert page(sort="name", limit="2", offset="1") == ["Sort.B", "Sort.C"]
+    assert page(sort="name", offset="-1") == ["Sort.C"]
+    # `private` is null until the metadata is there; nulls sort last.
+    assert len(page(sort="private")) == 3
+    assert page(filter="completed") == []
+    assert set(page(filter="downloading")) == set(names)
