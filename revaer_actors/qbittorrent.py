@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import libtorrent as lt
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from revaer_actors import repository, sources
 from revaer_actors.commands import (
@@ -293,10 +294,9 @@ def _cross_site(request: web.Request) -> bool:
     if not origin:
         fetch_site = request.headers.get("Sec-Fetch-Site", "").lower()
         return fetch_site == "cross-site"
-    host = request.headers.get("Host", "")
-    return _host_port(origin, request.scheme) != _host_port(
-        f"{request.scheme}://{host}", request.scheme
-    )
+    source = _host_port(origin, request.scheme)
+    host = _host_port(f"{request.scheme}://{request.headers.get('Host', '')}", "")
+    return source is None or source != host
 
 
 def _host_port(url: str, scheme: str) -> tuple[str, int] | None:
@@ -347,6 +347,17 @@ async def _params(request: web.Request) -> tuple[Params, list[Upload]]:
     uploads: list[Upload] = []
     if request.method != "POST" or not request.body_exists:
         return params, uploads
+    try:
+        await _read_form(request, params, uploads)
+    except (ValueError, AssertionError, HttpProcessingError) as exc:
+        # aiohttp's form parsers: bad encodings, boundaries or part headers.
+        raise QbtError(400, f"malformed form body: {exc}") from None
+    return params, uploads
+
+
+async def _read_form(
+    request: web.Request, params: Params, uploads: list[Upload]
+) -> None:
     if request.content_type == "multipart/form-data":
         reader = await request.multipart()
         budget = MAX_FORM_BYTES
@@ -359,14 +370,13 @@ async def _params(request: web.Request) -> tuple[Params, list[Upload]]:
                 uploads.append((part.filename, data))
             elif part.name:
                 params[part.name] = data.decode("utf-8", errors="replace")
-        return params, uploads
+        return
     form = await request.post()
     for name, value in form.items():
         if isinstance(value, str):
             params[name] = value
         elif isinstance(value, web.FileField):
             uploads.append((value.filename, value.file.read()))
-    return params, uploads
 
 
 async def _read_part(part: BodyPartReader, budget: int) -> bytes:

@@ -438,3 +438,38 @@ def test_sort_reverse_limit_and_offset(client: requests.Session, qbt: Daemon) ->
     assert len(page(sort="private")) == 3
     assert page(filter="completed") == []
     assert set(page(filter="downloading")) == set(names)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data; boundary=XX", b"--XX\r\nno headers end"),
+        ("multipart/form-data", b"--XX\r\n\r\n--XX--\r\n"),
+        ("application/x-www-form-urlencoded; charset=utf-8", b"urls=\xff\xfe"),
+    ],
+)
+def test_a_malformed_form_body_is_a_400_and_adds_nothing(
+    client: requests.Session, qbt: Daemon, content_type: str, body: bytes
+) -> None:
+    before = client.get(base(qbt) + "torrents/info", timeout=TIMEOUT).json()
+
+    answer = client.post(
+        base(qbt) + "torrents/add",
+        data=body,
+        headers={"Content-Type": content_type},
+        timeout=TIMEOUT,
+    )
+
+    assert answer.status_code == 400, answer.text
+    assert answer.text.startswith("malformed form body")
+    assert catalog(client.get(base(qbt) + "torrents/info").json()) == catalog(before)
+
+
+def test_an_origin_that_names_no_host_is_refused(
+    client: requests.Session, qbt: Daemon
+) -> None:
+    answer = client.get(
+        base(qbt) + "app/version", headers={"Origin": "null"}, timeout=TIMEOUT
+    )
+
+    assert answer.status_code == 401
