@@ -14,7 +14,7 @@ from aiohttp import BodyPartReader, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
 
-from revaer_actors import __version__, metrics, qbittorrent, repository, sources
+from revaer_actors import __version__, metrics, repository, sources
 from revaer_actors.bridge import ActorBridge
 from revaer_actors.commands import Remove, parse_action, parse_select
 from revaer_actors.domain import TorrentState
@@ -26,6 +26,7 @@ from revaer_actors.errors import (
     TorrentNotFound,
 )
 from revaer_actors.fetch import fetch_torrent
+from revaer_actors.qbittorrent import mount as mount_qbittorrent
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ def create_app(services: Services) -> web.Application:
             web.patch("/v1/settings", patch_settings),
         ]
     )
-    qbittorrent.mount(app, services)
+    mount_qbittorrent(app, services)
     return app
 
 

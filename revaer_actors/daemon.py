@@ -115,12 +115,12 @@ async def _serve(config: Config, pool: ConnectionPool) -> None:
         runner = web.AppRunner(
             create_app(
                 Services(
+                    config=config,
                     orchestrator=actors.orchestrator,
                     persistence=actors.persistence,
                     session=actors.session,
                     pool=pool,
                     bridge=bridge,
-                    config=config,
                 )
             ),
             access_log=None,

@@ -91,17 +91,6 @@ class PersistenceActor(pykka.ThreadingActor):
         if not self._commit(lambda conn: repository.update_settings(conn, record)):
             raise TorrentNotFound(record.info_hash)
 
-    def remove_torrent(self, info_hash: str) -> None:
-        if not self._commit(lambda conn: repository.delete_torrent(conn, info_hash)):
-            raise TorrentNotFound(info_hash)
-        log.info("torrent forgotten info_hash=%s", info_hash)
-
-    def load_settings(self) -> dict[str, Any]:
-        return self._commit(lambda conn: repository.select_settings(conn, "global"))
-
-    def save_settings_overrides(self, value: dict[str, Any]) -> None:
-        self._commit(lambda conn: repository.upsert_settings(conn, "global", value))
-
     def load_scope(self, scope: str) -> dict[str, Any]:
         """Settings stored under a scope of their own (e.g. 'qbittorrent')."""
         return self._commit(lambda conn: repository.select_settings(conn, scope))
@@ -118,6 +107,17 @@ class PersistenceActor(pykka.ThreadingActor):
 
     def remove_categories(self, names: list[str]) -> list[str]:
         return self._commit(lambda conn: repository.delete_categories(conn, names))
+
+    def remove_torrent(self, info_hash: str) -> None:
+        if not self._commit(lambda conn: repository.delete_torrent(conn, info_hash)):
+            raise TorrentNotFound(info_hash)
+        log.info("torrent forgotten info_hash=%s", info_hash)
+
+    def load_settings(self) -> dict[str, Any]:
+        return self._commit(lambda conn: repository.select_settings(conn, "global"))
+
+    def save_settings_overrides(self, value: dict[str, Any]) -> None:
+        self._commit(lambda conn: repository.upsert_settings(conn, "global", value))
 
     def load_catalog(self) -> list[TorrentRecord]:
         return self._commit(repository.select_torrents)

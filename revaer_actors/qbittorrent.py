@@ -252,7 +252,9 @@ async def _with_api_key(
     facade = request.app[FACADE]
     if action.startswith("auth/"):
         return text("Forbidden", 403)
-    valid = await facade.services.bridge.run(api_key_valid, facade.data_dir, key)
+    valid = await facade.services.bridge.run(
+        api_key_valid, facade.services, facade.data_dir, key
+    )
     if not valid:
         return text("Forbidden", 403)
     # API-key clients keep no cookie; their sync/maindata memory is per key.

@@ -17,11 +17,11 @@ import logging
 import os
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from revaer_actors.errors import ConfigError
+from revaer_actors.config import QbittorrentCredentials
 
 log = logging.getLogger(__name__)
 
@@ -36,31 +36,6 @@ MAX_SESSIONS = 10_000
 BANNED_TEXT = (
     "Your IP address has been banned after too many failed authentication attempts."
 )
-
-
-@dataclass(frozen=True)
-class QbittorrentCredentials:
-    """`[qbittorrent]` of revaer.toml; no password means generate one."""
-
-    username: str = "admin"
-    password: str | None = field(default=None, repr=False)
-
-
-def parse_credentials(table: Any) -> QbittorrentCredentials:
-    if not isinstance(table, dict):
-        raise ConfigError("[qbittorrent] in revaer.toml must be a table")
-    stray = sorted(set(table) - {"username", "password"})
-    if stray:
-        raise ConfigError(f"unknown key in [qbittorrent]: {stray[0]}")
-    username = table.get("username", "admin")
-    password = table.get("password")
-    if not isinstance(username, str) or not username or ":" in username:
-        raise ConfigError(
-            "[qbittorrent] username must be a non-empty string without ':'"
-        )
-    if password is not None and (not isinstance(password, str) or not password):
-        raise ConfigError("[qbittorrent] password must be a non-empty string")
-    return QbittorrentCredentials(username=username, password=password)
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
@@ -119,12 +94,17 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
-def api_key_valid(data_dir: Path, key: str) -> bool:
-    """Whether `Authorization: Bearer KEY` carries revaer's API key.
+def api_key_valid(services: Any, data_dir: Path, key: str) -> bool:
+    """Whether `Authorization: Bearer KEY` carries one of revaer's API keys.
 
-    TODO(API-key store): check the key against the API-key store (its stored
-    sha256) once /v1 has one; until then the key is read from <data>/api-key.
+    Blocking (it may read a file). The daemon's key ring, where it has one,
+    decides.
+    TODO(API-key store): once every daemon has the key ring, drop the file
+    fallback below; until then the key written to <data>/api-key is accepted.
     """
+    keyring = getattr(services, "keyring", None)
+    if keyring is not None:
+        return bool(keyring.allows(key))
     path = data_dir / API_KEY_FILE
     try:
         expected = path.read_text().strip()
