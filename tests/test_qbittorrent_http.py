@@ -477,3 +477,41 @@ def test_an_origin_that_names_no_host_is_refused(
     )
 
     assert answer.status_code == 401
+
+
+def test_trackers_transfer_info_log_and_head(
+    client: requests.Session, qbt: Daemon
+) -> None:
+    info_hash = "9c" * 20
+    tracker = "http://127.0.0.1:9/announce"
+    client.post(
+        base(qbt) + "torrents/add",
+        data={"urls": magnet(info_hash, "Tracked") + "&tr=" + tracker, "paused": "1"},
+        timeout=TIMEOUT,
+    )
+
+    trackers = client.get(
+        base(qbt) + "torrents/trackers", params={"hash": info_hash}, timeout=TIMEOUT
+    ).json()
+    transfer = client.get(base(qbt) + "transfer/info", timeout=TIMEOUT).json()
+    lines = client.get(base(qbt) + "log/main", timeout=TIMEOUT).json()
+    newer = client.get(
+        base(qbt) + "log/main",
+        params={"last_known_id": str(lines[-1]["id"])},
+        timeout=TIMEOUT,
+    ).json()
+    head = client.head(base(qbt) + "app/version", timeout=TIMEOUT)
+    maindata = client.get(base(qbt) + "sync/maindata", timeout=TIMEOUT).json()
+    item = client.get(
+        base(qbt) + "torrents/info", params={"hashes": info_hash}, timeout=TIMEOUT
+    ).json()[0]
+
+    assert [t["url"] for t in trackers] == [tracker]
+    assert set(transfer) >= {"dl_info_speed", "up_info_data", "connection_status"}
+    assert any(info_hash in line["message"] for line in lines)
+    assert all(line["id"] > lines[-1]["id"] for line in newer)
+    assert {"id", "message", "timestamp", "type"} <= set(lines[0])
+    assert head.status_code == 200
+    assert maindata["trackers"][tracker] == [info_hash]
+    # "1" is not a qBittorrent boolean: the torrent was not added stopped.
+    assert item["state"] != "stoppedDL" and item["trackers_count"] == 1
