@@ -33,6 +33,7 @@ from revaer_actors.errors import (
 )
 from revaer_actors.events import KINDS, EventHub
 from revaer_actors.fetch import fetch_torrent
+from revaer_actors.qbittorrent import mount as mount_qbittorrent
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class Services:
     keyring: KeyRing | None = None
     events: EventHub = field(default_factory=EventHub)
     started_at: float = field(default_factory=time.time)
+    config: Any = None
 
 
 T = TypeVar("T")
@@ -210,6 +212,7 @@ def create_app(services: Services) -> web.Application:
             web.delete("/v1/keys/{id}", revoke_key),
         ]
     )
+    mount_qbittorrent(app, services)
     return app
 
 

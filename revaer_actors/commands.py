@@ -86,6 +86,19 @@ class SetTags:
 
 
 @dataclass(frozen=True)
+class SetGoals:
+    """The torrent's own seeding goal; None inherits the category's or global."""
+
+    ratio_limit: float | None
+    seeding_time_limit: int | None
+
+    def apply_to(self, record: TorrentRecord) -> TorrentRecord:
+        return record.evolve(
+            ratio_limit=self.ratio_limit, seeding_time_limit=self.seeding_time_limit
+        )
+
+
+@dataclass(frozen=True)
 class ForceStart:
     """Start now, outside the queue limits (or go back to the queue)."""
 
@@ -144,6 +157,7 @@ Command = (
     | Rate
     | SetCategory
     | SetTags
+    | SetGoals
 )
 
 

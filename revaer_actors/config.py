@@ -21,6 +21,7 @@ _TOP_KEYS = {
     "bt_listen",
     "downloads_dir",
     "library_dir",
+    "qbittorrent",
     "engine",
     "seeding",
     "categories",
@@ -35,6 +36,9 @@ class Config:
     api_port: int
     downloads_dir: Path
     library_dir: Path
+    qbittorrent: QbittorrentCredentials = field(
+        default_factory=lambda: QbittorrentCredentials()
+    )
     settings: Settings = field(default_factory=Settings)
     api_auth: bool = True
 
@@ -67,6 +71,7 @@ def load_config(
             downloads_dir, file.get("downloads_dir"), data_dir, "downloads"
         ),
         library_dir=_dir(library_dir, file.get("library_dir"), data_dir, "library"),
+        qbittorrent=parse_credentials(file.get("qbittorrent", {})),
         settings=_settings(file, bt_listen),
         api_auth=api_auth,
     )
@@ -121,3 +126,28 @@ def _settings(file: dict[str, Any], bt_listen: str | None) -> Settings:
         parse_listen(bt_listen)
         settings = replace(settings, listen=bt_listen)
     return settings
+
+
+@dataclass(frozen=True)
+class QbittorrentCredentials:
+    """`[qbittorrent]`: who may use /api/v2; no password means generate one."""
+
+    username: str = "admin"
+    password: str | None = field(default=None, repr=False)
+
+
+def parse_credentials(table: Any) -> QbittorrentCredentials:
+    if not isinstance(table, dict):
+        raise ConfigError("[qbittorrent] in revaer.toml must be a table")
+    stray = sorted(set(table) - {"username", "password"})
+    if stray:
+        raise ConfigError(f"unknown key in [qbittorrent]: {stray[0]}")
+    username = table.get("username", "admin")
+    password = table.get("password")
+    if not isinstance(username, str) or not username or ":" in username:
+        raise ConfigError(
+            "[qbittorrent] username must be a non-empty string without ':'"
+        )
+    if password is not None and (not isinstance(password, str) or not password):
+        raise ConfigError("[qbittorrent] password must be a non-empty string")
+    return QbittorrentCredentials(username=username, password=password)

@@ -126,6 +126,7 @@ async def _serve(config: Config, pool: ConnectionPool) -> None:
         runner = web.AppRunner(
             create_app(
                 Services(
+                    config=config,
                     orchestrator=actors.orchestrator,
                     persistence=actors.persistence,
                     session=actors.session,

@@ -478,6 +478,10 @@ class OrchestratorActor(pykka.ThreadingActor):
     def list_torrents(self) -> list[TorrentRecord]:
         return list(self._catalog.values())
 
+    def user_moves(self) -> set[str]:
+        """Torrents whose payload a user move is carrying elsewhere right now."""
+        return set(self._user_moves)
+
     def get_torrent(self, info_hash: str) -> TorrentRecord:
         record = self._catalog.get(info_hash)
         if record is None:

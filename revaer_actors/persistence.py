@@ -92,6 +92,23 @@ class PersistenceActor(pykka.ThreadingActor):
         if not self._commit(lambda conn: repository.update_settings(conn, record)):
             raise TorrentNotFound(record.info_hash)
 
+    def load_scope(self, scope: str) -> dict[str, Any]:
+        """Settings stored under a scope of their own (e.g. 'qbittorrent')."""
+        return self._commit(lambda conn: repository.select_settings(conn, scope))
+
+    def save_scope(self, scope: str, value: dict[str, Any]) -> None:
+        self._commit(lambda conn: repository.upsert_settings(conn, scope, value))
+
+    def load_categories(self) -> list[str]:
+        return self._commit(repository.select_categories)
+
+    def add_category(self, name: str) -> bool:
+        """True when the category is new; committed before the answer."""
+        return self._commit(lambda conn: repository.insert_category(conn, name))
+
+    def remove_categories(self, names: list[str]) -> list[str]:
+        return self._commit(lambda conn: repository.delete_categories(conn, names))
+
     def remove_torrent(self, info_hash: str) -> None:
         if not self._commit(lambda conn: repository.delete_torrent(conn, info_hash)):
             raise TorrentNotFound(info_hash)

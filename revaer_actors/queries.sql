@@ -117,6 +117,30 @@ INSERT INTO revaer_runtime.settings (scope, value)
 VALUES (%(scope)s, %(value)s)
 ON CONFLICT (scope) DO UPDATE SET value = EXCLUDED.value;
 
+-- name: select_categories
+-- Categories created through the qBittorrent-compatible API, by name.
+SELECT name FROM revaer_runtime.categories ORDER BY name;
+
+-- name: insert_category
+-- Creates a category; no row when it already exists.
+INSERT INTO revaer_runtime.categories (name) VALUES (%(name)s)
+ON CONFLICT (name) DO NOTHING
+RETURNING name;
+
+-- name: delete_categories
+-- Forgets these categories; returns the names that existed.
+DELETE FROM revaer_runtime.categories WHERE name = ANY(%(names)s)
+RETURNING name;
+
+-- name: select_latest_fs_jobs
+-- The most recent job of each of these torrents, whatever its status.
+SELECT DISTINCT ON (torrent_id)
+       id, torrent_id, status, stage, transfer_mode, src_path, dst_path,
+       attempt, last_error, created_at, updated_at
+  FROM revaer_runtime.fs_jobs
+ WHERE torrent_id = ANY(%(torrent_ids)s)
+ ORDER BY torrent_id, id DESC;
+
 -- name: insert_fs_job
 -- Opens a post-processing job for a torrent; no row if one is already live.
 INSERT INTO revaer_runtime.fs_jobs (torrent_id, status, stage, transfer_mode, src_path)

@@ -171,6 +171,31 @@ def upsert_settings(
     conn.execute(QUERIES["upsert_settings"], {"scope": scope, "value": Jsonb(value)})
 
 
+def select_categories(conn: psycopg.Connection[Any]) -> list[str]:
+    return [row[0] for row in conn.execute(QUERIES["select_categories"])]
+
+
+def insert_category(conn: psycopg.Connection[Any], name: str) -> bool:
+    """False when the category already existed."""
+    row = conn.execute(QUERIES["insert_category"], {"name": name}).fetchone()
+    return row is not None
+
+
+def delete_categories(conn: psycopg.Connection[Any], names: list[str]) -> list[str]:
+    rows = conn.execute(QUERIES["delete_categories"], {"names": names}).fetchall()
+    return [row[0] for row in rows]
+
+
+def select_latest_jobs(
+    conn: psycopg.Connection[Any], torrent_ids: list[str]
+) -> dict[str, JobRecord]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            QUERIES["select_latest_fs_jobs"], {"torrent_ids": torrent_ids}
+        ).fetchall()
+    return {row["torrent_id"]: _job(row) for row in rows}
+
+
 def select_torrents(conn: psycopg.Connection[Any]) -> list[TorrentRecord]:
     with conn.cursor(row_factory=dict_row) as cur:
         return [_torrent(row) for row in cur.execute(QUERIES["select_torrents"])]

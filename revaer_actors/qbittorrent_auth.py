@@ -1,0 +1,197 @@
+"""Who may use the qBittorrent-compatible API: credentials, sessions and bans.
+
+qBittorrent's rules (up to 5.1) are kept because clients depend on them: a
+login answers 200 `Ok.` or `Fails.`, the session is a cookie named `SID`, any
+other call without a session is a 403, and five failed logins ban the address
+for an hour. The password is kept only as a PBKDF2 hash; when revaer.toml sets
+none, one is generated at first start, its hash stored in the database, and
+the password itself written once to `<data>/qbittorrent-password` (mode 0600).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from revaer_actors.config import QbittorrentCredentials
+
+log = logging.getLogger(__name__)
+
+PASSWORD_FILE = "qbittorrent-password"
+SCOPE = "qbittorrent"
+PBKDF2_ITERATIONS = 100_000
+MAX_FAILED_LOGINS = 5
+BAN_SECONDS = 3600.0
+SESSION_SECONDS = 3600.0
+MAX_SESSIONS = 10_000
+BANNED_TEXT = (
+    "Your IP address has been banned after too many failed authentication attempts."
+)
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PBKDF2_ITERATIONS)
+    encoded_salt = base64.b64encode(salt).decode()
+    encoded = base64.b64encode(digest).decode()
+    return f"pbkdf2-sha512${PBKDF2_ITERATIONS}${encoded_salt}${encoded}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, iterations, salt, digest = stored.split("$")
+        expected = base64.b64decode(digest)
+        actual = hashlib.pbkdf2_hmac(
+            "sha512", password.encode(), base64.b64decode(salt), int(iterations)
+        )
+    except ValueError:
+        return False
+    return scheme == "pbkdf2-sha512" and hmac.compare_digest(actual, expected)
+
+
+def password_hash(
+    credentials: QbittorrentCredentials, data_dir: Path, persistence: Any
+) -> str:
+    """The hash to check logins against; blocking (runs off the event loop).
+
+    A password from revaer.toml wins. Otherwise the stored hash is used, and
+    at first start a password is generated, its hash committed, and only then
+    the password written for the user to read.
+    """
+    if credentials.password is not None:
+        return hash_password(credentials.password)
+
+    stored = persistence.load_scope(SCOPE).get(timeout=30)
+    if isinstance(stored.get("password_pbkdf2"), str):
+        return str(stored["password_pbkdf2"])
+
+    password = secrets.token_urlsafe(12)
+    hashed = hash_password(password)
+    persistence.save_scope(SCOPE, {**stored, "password_pbkdf2": hashed}).get(timeout=30)
+    path = data_dir / PASSWORD_FILE
+    _write_private(path, password + "\n")
+    log.warning(
+        "qbittorrent password generated user=%s file=%s", credentials.username, path
+    )
+    return hashed
+
+
+def _write_private(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(partial, path)
+
+
+def api_key_valid(services: Any, data_dir: Path, key: str) -> bool:
+    """Whether `Authorization: Bearer KEY` carries one of revaer's API keys.
+
+    With API authentication turned off there is no key ring, and no key opens
+    the façade: a client then logs in with the qBittorrent credentials.
+    """
+    keyring = getattr(services, "keyring", None)
+    return keyring is not None and bool(keyring.allows(key))
+
+
+@dataclass
+class Session:
+    sid: str
+    expires: float
+    # sync/maindata's memory of what this client was last sent.
+    sync: Any = None
+
+
+class Gatekeeper:
+    """Sessions, failed-login counts and bans; used from the event loop only."""
+
+    def __init__(self, username: str, clock: Any = time.monotonic) -> None:
+        self.username = username
+        self.password_hash = ""
+        self._clock = clock
+        self._sessions: dict[str, Session] = {}
+        self._failures: dict[str, int] = {}
+        self._banned_until: dict[str, float] = {}
+        # Basic credentials already verified, by keyed digest: PBKDF2 is slow on
+        # purpose, and Sonarr sends the header with every request.
+        self._basic_ok: dict[bytes, float] = {}
+        self._secret = secrets.token_bytes(32)
+
+    def banned(self, address: str) -> bool:
+        until = self._banned_until.get(address)
+        if until is None:
+            return False
+        if until <= self._clock():
+            del self._banned_until[address]
+            return False
+        return True
+
+    def failed(self, address: str) -> None:
+        count = self._failures.get(address, 0) + 1
+        if count >= MAX_FAILED_LOGINS:
+            self._failures.pop(address, None)
+            self._banned_until[address] = self._clock() + BAN_SECONDS
+            log.warning("qbittorrent api address banned address=%s", address)
+            return
+        self._failures[address] = count
+
+    def succeeded(self, address: str) -> None:
+        self._failures.pop(address, None)
+
+    def credentials_match(self, username: str, password: str) -> bool:
+        """Blocking: PBKDF2 on the password."""
+        same_user = hmac.compare_digest(username.encode(), self.username.encode())
+        return verify_password(password, self.password_hash) and same_user
+
+    def basic_known(self, header: str) -> bool:
+        key = self._basic_key(header)
+        until = self._basic_ok.get(key)
+        return until is not None and until > self._clock()
+
+    def remember_basic(self, header: str) -> None:
+        self._basic_ok[self._basic_key(header)] = self._clock() + SESSION_SECONDS
+
+    def _basic_key(self, header: str) -> bytes:
+        return hmac.digest(self._secret, header.encode(), "sha256")
+
+    def open_session(self) -> Session:
+        self._evict()
+        session = Session(secrets.token_urlsafe(24), self._clock() + SESSION_SECONDS)
+        self._sessions[session.sid] = session
+        return session
+
+    def session(self, sid: str | None) -> Session | None:
+        if not sid:
+            return None
+        session = self._sessions.get(sid)
+        if session is None:
+            return None
+        now = self._clock()
+        if session.expires <= now:
+            del self._sessions[sid]
+            return None
+        session.expires = now + SESSION_SECONDS
+        return session
+
+    def close_session(self, sid: str | None) -> None:
+        if sid:
+            self._sessions.pop(sid, None)
+
+    def _evict(self) -> None:
+        now = self._clock()
+        for sid in [s for s, v in self._sessions.items() if v.expires <= now]:
+            del self._sessions[sid]
+        for key in [k for k, v in self._basic_ok.items() if v <= now]:
+            del self._basic_ok[key]
+        if len(self._sessions) >= MAX_SESSIONS:
+            oldest = min(self._sessions.values(), key=lambda s: s.expires)
+            del self._sessions[oldest.sid]

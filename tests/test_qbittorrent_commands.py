@@ -1,0 +1,237 @@
+"""qBittorrent-style commands and preferences: what they change is what
+revaer's own API shows, and it is still there after a restart."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.daemon import Daemon
+from tests.seeder import make_payload, make_torrent
+
+TIMEOUT = 30
+
+
+class Qbt:
+    """A logged-in plain-HTTP client for one daemon's /api/v2."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.base = daemon.api_url + "/api/v2/"
+        self.http = requests.Session()
+        password = (daemon.data_dir / "qbittorrent-password").read_text().strip()
+        answer = self.post("auth/login", username="admin", password=password)
+        assert answer.text == "Ok."
+
+    def post(self, path: str, files: Any = None, **form: str) -> requests.Response:
+        return self.http.post(self.base + path, data=form, files=files, timeout=TIMEOUT)
+
+    def get(self, path: str, **query: str) -> Any:
+        answer = self.http.get(self.base + path, params=query, timeout=TIMEOUT)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def torrent(self, info_hash: str) -> dict[str, Any]:
+        items = self.get("torrents/info", hashes=info_hash)
+        assert len(items) == 1
+        return dict(items[0])
+
+
+@pytest.fixture(scope="module")
+def qbt(module_daemon: Daemon) -> Qbt:
+    return Qbt(module_daemon)
+
+
+@pytest.fixture(scope="module")
+def metainfo(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    payload = make_payload(
+        tmp_path_factory.mktemp("payload"), "Movie.2024", {"Movie.2024.mkv": 70_000}
+    )
+    return make_torrent(payload)
+
+
+def test_a_torrent_file_upload_carries_the_add_options(
+    qbt: Qbt, module_daemon: Daemon, metainfo: bytes
+) -> None:
+    answer = qbt.post(
+        "torrents/add",
+        files={"torrents": ("movie.torrent", metainfo, "application/octet-stream")},
+        category="radarr",
+        paused="True",
+        ratioLimit="1.5",
+        seedingTimeLimit="120",
+        upLimit="40000",
+        dlLimit="-1",
+        sequentialDownload="True",
+        firstLastPiecePrio="True",
+        contentLayout="Original",
+    )
+    items = qbt.get("torrents/info", category="radarr")
+    info_hash = items[0]["hash"]
+    files = qbt.get("torrents/files", hash=info_hash.upper())
+    ours = module_daemon.api("GET", f"/v1/torrents/{info_hash}")[1]
+
+    assert (answer.status_code, answer.text) == (200, "Ok.")
+    assert len(items) == 1
+    view = items[0]
+    assert view["name"] == "Movie.2024"
+    assert view["state"] == "stoppedDL"
+    assert (view["ratio_limit"], view["seeding_time_limit"]) == (1.5, 120)
+    assert (view["up_limit"], view["dl_limit"]) == (40000, -1)
+    assert view["seq_dl"] is True and view["has_metadata"] is True
+    assert view["size"] == 70_000 and view["amount_left"] == 70_000
+    assert [(f["index"], f["name"], f["size"]) for f in files] == [
+        (0, "Movie.2024/Movie.2024.mkv", 70_000)
+    ]
+    assert files[0]["progress"] == 0 and files[0]["priority"] == 1
+    assert (ours["ratio_limit"], ours["seeding_time_limit"]) == (1.5, 120)
+    assert ours["upload_limit"] == 40000 and ours["sequential"] is True
+
+
+def test_share_limits_force_start_and_queue_rules(
+    qbt: Qbt, module_daemon: Daemon
+) -> None:
+    info_hash = "5e" * 20
+    qbt.post(
+        "torrents/add",
+        urls=f"magnet:?xt=urn:btih:{info_hash}&dn=Limits",
+        stopped="true",
+    )
+
+    limits = qbt.post(
+        "torrents/setShareLimits",
+        hashes=info_hash,
+        ratioLimit="2",
+        seedingTimeLimit="-1",
+        inactiveSeedingTimeLimit="-2",
+    )
+    limited = qbt.torrent(info_hash)
+    back = qbt.post(
+        "torrents/setShareLimits",
+        hashes=info_hash,
+        ratioLimit="-2",
+        seedingTimeLimit="-2",
+    )
+    inherited = qbt.torrent(info_hash)
+    top = qbt.post("torrents/topPrio", hashes=info_hash)
+    missing = qbt.post("torrents/setShareLimits", hashes=info_hash)
+    recheck = qbt.post("torrents/recheck", hashes=info_hash)
+    reannounce = qbt.post("torrents/reannounce", hashes=info_hash)
+    ours = module_daemon.api("GET", f"/v1/torrents/{info_hash}")[1]
+
+    assert limits.status_code == back.status_code == 200
+    assert (limited["ratio_limit"], limited["seeding_time_limit"]) == (2, -1)
+    assert (limited["max_ratio"], limited["max_seeding_time"]) == (2, -1)
+    assert (inherited["ratio_limit"], inherited["seeding_time_limit"]) == (-2, -2)
+    assert (ours["ratio_limit"], ours["seeding_time_limit"]) == (None, None)
+    # Queueing is off by default, so queue moves are refused as qBittorrent does.
+    assert (top.status_code, top.text) == (409, "Torrent queueing must be enabled")
+    assert missing.status_code == 400
+    assert missing.text == "Missing required parameters: ratioLimit, seedingTimeLimit"
+    assert recheck.status_code == reannounce.status_code == 200
+
+
+def test_set_location_moves_the_payload_folder(qbt: Qbt, module_daemon: Daemon) -> None:
+    info_hash = "6f" * 20
+    target = module_daemon.data_dir / "library" / "elsewhere"
+    qbt.post(
+        "torrents/add", urls=f"magnet:?xt=urn:btih:{info_hash}&dn=Moved", paused="true"
+    )
+
+    moved = qbt.post("torrents/setLocation", hashes=info_hash, location=str(target))
+    outside = qbt.post("torrents/setLocation", hashes=info_hash, location="/etc")
+    deadline = time.monotonic() + 30
+    while qbt.torrent(info_hash)["save_path"] != str(target):
+        assert time.monotonic() < deadline, qbt.torrent(info_hash)
+        time.sleep(0.1)
+
+    assert moved.status_code == 200
+    assert outside.status_code == 409
+    assert "inside the downloads or the library folder" in outside.text
+
+
+def test_preferences_are_applied_at_once_and_persisted(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    qbt = Qbt(daemon)
+    password = (daemon.data_dir / "qbittorrent-password").read_text()
+    changes = {
+        "dl_limit": 1_000_000,
+        "up_limit": 0,
+        "queueing_enabled": True,
+        "max_active_downloads": 2,
+        "max_active_uploads": 4,
+        "max_ratio_enabled": True,
+        "max_ratio": 1.5,
+        "max_seeding_time_enabled": True,
+        "max_seeding_time": 600,
+        "max_ratio_act": 1,
+        "pex": False,
+        "an_unknown_key": "ignored",
+    }
+
+    answer = qbt.post("app/setPreferences", json=json.dumps(changes))
+    prefs = qbt.get("app/preferences")
+    ours = daemon.api("GET", "/v1/settings")[1]
+    qbt.post("torrents/createCategory", category="kept")
+    daemon.stop()
+    daemon.start()
+    again = Qbt(daemon)
+    after = again.get("app/preferences")
+
+    assert answer.status_code == 200
+    expected = {k: v for k, v in changes.items() if k != "an_unknown_key"}
+    assert {k: prefs[k] for k in expected} == expected
+    assert ours["download_limit"] == 1_000_000
+    assert ours["engine"]["download_rate_limit"] == 1_000_000
+    assert (ours["max_active_downloads"], ours["max_active_seeds"]) == (2, 4)
+    assert (ours["ratio_limit"], ours["seeding_time_limit"]) == (1.5, 600)
+    assert ours["goal_action"] == "remove" and ours["pex"] is False
+    assert {k: after[k] for k in expected} == expected
+    assert "kept" in again.get("torrents/categories")
+    # The generated password was written once and still works after a restart.
+    assert (daemon.data_dir / "qbittorrent-password").read_text() == password
+
+
+def test_categories_create_edit_remove(qbt: Qbt, module_daemon: Daemon) -> None:
+    library = module_daemon.data_dir / "library"
+    info_hash = "7a" * 20
+    qbt.post(
+        "torrents/add",
+        urls=f"magnet:?xt=urn:btih:{info_hash}&dn=Cat",
+        paused="true",
+        category="auto-made",
+    )
+
+    created = qbt.post("torrents/createCategory", category="films", savePath="")
+    again = qbt.post("torrents/createCategory", category="films")
+    elsewhere = qbt.post(
+        "torrents/createCategory", category="odd", savePath="/somewhere/else"
+    )
+    edited = qbt.post(
+        "torrents/editCategory", category="films", savePath=str(library / "films")
+    )
+    unknown_edit = qbt.post("torrents/editCategory", category="nope", savePath="")
+    listed = qbt.get("torrents/categories")
+    removed = qbt.post("torrents/removeCategories", categories="auto-made\nfilms")
+    after = qbt.get("torrents/categories")
+
+    assert created.status_code == 200
+    assert (again.status_code, again.text) == (409, "Unable to create category")
+    assert elsewhere.status_code == 400 and str(library / "odd") in elsewhere.text
+    assert edited.status_code == 200
+    assert unknown_edit.status_code == 409
+    assert listed["films"] == {
+        "name": "films",
+        "savePath": str(library / "films"),
+        "download_path": None,
+    }
+    assert listed["auto-made"]["savePath"] == str(library / "auto-made")
+    assert "odd" not in listed
+    assert removed.status_code == 200
+    assert "films" not in after and "auto-made" not in after
+    assert qbt.torrent(info_hash)["category"] == ""
