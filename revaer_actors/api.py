@@ -31,7 +31,7 @@ from revaer_actors.errors import (
     TorrentExists,
     TorrentNotFound,
 )
-from revaer_actors.events import KINDS, EventHub
+from revaer_actors.events import KINDS, Event, EventHub
 from revaer_actors.fetch import fetch_torrent
 from revaer_actors.qbittorrent import mount as mount_qbittorrent
 
@@ -537,11 +537,13 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
     try:
         await response.prepare(request)
         await _send(response, b"retry: 2000\n: connected\n\n")
-        for event in missed:
-            await _send(response, event.as_sse())
+        for held in missed:
+            await _send(response, held.as_sse())
         while True:
             try:
-                event = await asyncio.wait_for(subscription.queue.get(), keepalive)
+                event: Event | None = await asyncio.wait_for(
+                    subscription.queue.get(), keepalive
+                )
             except TimeoutError:
                 await _send(response, b": keep-alive\n\n")
                 continue

@@ -289,8 +289,8 @@ def list_torrents(
     as_json: bool,
 ) -> None:
     """List torrents (every page of them)."""
-    query = {"state": state, "category": category, "tag": tag, "name": name}
-    query = {k: v for k, v in query.items() if v is not None}
+    given = {"state": state, "category": category, "tag": tag, "name": name}
+    query = {k: v for k, v in given.items() if v is not None}
     query.update(sort=sort, order="desc" if desc else "asc")
     items = _all_torrents(api, query)
     if as_json:

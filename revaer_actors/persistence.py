@@ -201,8 +201,9 @@ class PersistenceActor(pykka.ThreadingActor):
         if previous is not None and previous[0] != job.stage:
             metrics.FSOPS_STAGE_SECONDS.labels(previous[0]).observe(now - previous[1])
         if job.status not in _JOB_EVENTS:  # a finished job has nothing to time
-            same_stage = previous is not None and previous[0] == job.stage
-            self._job_stages[job.id] = previous if same_stage else (job.stage, now)
+            if previous is None or previous[0] != job.stage:
+                previous = (job.stage, now)
+            self._job_stages[job.id] = previous
 
         self._events.publish(
             kind or _JOB_EVENTS.get(job.status, "fsops_progress"),
