@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
 
@@ -392,7 +393,11 @@ async def _command(request: web.Request, info_hash: str, command: Any) -> Any:
 async def add_torrent(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     if request.content_type == "multipart/form-data":
-        body = await _multipart_body(request)
+        try:
+            body = await _multipart_body(request)
+        except (ValueError, AssertionError, HttpProcessingError) as exc:
+            # aiohttp's multipart parser: bad boundaries, encodings or headers.
+            raise InvalidInput(f"malformed multipart body: {exc}") from None
     else:
         body = await _json_body(request)
 

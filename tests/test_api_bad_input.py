@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,6 +121,32 @@ def test_an_oversized_body_is_a_413(api_daemon: Daemon, unchanged: None) -> None
 
     assert status == 413
     assert problem["type"] == PROBLEM + "body-too-large"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"no boundary at all",
+        b"--x\r\nContent-Disposition: form-data; name=torrent\r\n\r\nabc",
+        b"--x\r\nbroken header line\r\n\r\nabc\r\n--x--\r\n",
+    ],
+)
+def test_a_malformed_multipart_body_is_a_400(
+    api_daemon: Daemon, unchanged: None, body: bytes
+) -> None:
+    request = urllib.request.Request(
+        api_daemon.api_url + "/v1/torrents",
+        data=body,
+        method="POST",
+        headers=api_daemon.headers("multipart/form-data; boundary=x"),
+    )
+
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(request, timeout=30)
+
+    assert answer.value.code == 400
+    problem = json.loads(answer.value.read())
+    assert problem["type"] == PROBLEM + "invalid-input"
 
 
 @pytest.mark.parametrize("torrent_id", [VALID, ZERO, "not-a-hash", VALID.upper()])
