@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import heapq
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -73,13 +74,14 @@ def page(
     records: Iterable[TorrentRecord], query: Query
 ) -> tuple[list[TorrentRecord], str | None]:
     """One page of matching torrents and the cursor of the next, if any."""
-    chosen = sorted(
-        (r for r in records if query.matches(r)),
-        key=lambda r: sort_key(r, query.sort),
-        reverse=query.order == "desc",
-    )
-    if query.after is not None:
-        chosen = [r for r in chosen if _beyond(r, query)]
+    matching = [
+        r
+        for r in records
+        if query.matches(r) and (query.after is None or _beyond(r, query))
+    ]
+    # Only one page more than asked is needed, not the whole order.
+    pick = heapq.nlargest if query.order == "desc" else heapq.nsmallest
+    chosen = pick(query.limit + 1, matching, key=lambda r: sort_key(r, query.sort))
 
     shown = chosen[: query.limit]
     if len(chosen) <= query.limit:
