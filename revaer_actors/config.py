@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from revaer_actors.errors import ConfigError
+from revaer_actors.errors import ConfigError, InvalidInput
+from revaer_actors.policy import FsOpsSettings, settings_from_file
 from revaer_actors.settings import Settings, from_file, parse_listen
 
 DEFAULT_API_LISTEN = "127.0.0.1:7070"
@@ -22,6 +23,7 @@ _TOP_KEYS = {
     "engine",
     "seeding",
     "categories",
+    "fsops",
 }
 
 
@@ -34,6 +36,7 @@ class Config:
     downloads_dir: Path
     library_dir: Path
     settings: Settings = field(default_factory=Settings)
+    fsops: FsOpsSettings = field(default_factory=FsOpsSettings)
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -64,7 +67,15 @@ def load_config(
         ),
         library_dir=_dir(library_dir, file.get("library_dir"), data_dir, "library"),
         settings=_settings(file, bt_listen),
+        fsops=_fsops(file),
     )
+
+
+def _fsops(file: dict[str, Any]) -> FsOpsSettings:
+    try:
+        return settings_from_file(file.get("fsops"))
+    except InvalidInput as exc:
+        raise ConfigError(f"revaer.toml: {exc.detail}") from None
 
 
 def _read_file(path: Path) -> dict[str, Any]:
