@@ -22,6 +22,8 @@ from revaer_actors.errors import (
     DatabaseUnavailable,
     EngineError,
     InvalidInput,
+    JobNotFound,
+    JobNotRetryable,
     TorrentExists,
     TorrentNotFound,
 )
@@ -83,8 +85,10 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         return problem(
             400, "invalid-input", "Invalid input", exc.detail, invalid_params=params
         )
-    except TorrentNotFound as exc:
+    except (TorrentNotFound, JobNotFound) as exc:
         return problem(404, "not-found", "Not found", str(exc))
+    except JobNotRetryable as exc:
+        return problem(409, "job-not-failed", "Job is not failed", str(exc))
     except TorrentExists as exc:
         return problem(409, "already-exists", "Torrent already exists", str(exc))
     except DatabaseUnavailable as exc:
@@ -151,6 +155,8 @@ def create_app(services: Services) -> web.Application:
             web.post("/v1/torrents/{id}/action", torrent_action),
             web.post("/v1/torrents/{id}/select", torrent_select),
             web.get("/v1/fs-jobs", list_jobs),
+            web.get("/v1/fs-jobs/{id}", get_job),
+            web.post("/v1/fs-jobs/{id}/retry", retry_job),
             web.get("/v1/settings", get_settings),
             web.patch("/v1/settings", patch_settings),
         ]
@@ -303,6 +309,46 @@ async def list_jobs(request: web.Request) -> web.Response:
             "the database is unreachable; try again later"
         ) from exc
     return web.json_response({"items": items, "next": None})
+
+
+def _job_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise JobNotFound(-1) from None
+    return int(raw)
+
+
+async def get_job(request: web.Request) -> web.Response:
+    """One job with its history: every stage's start and end, with outcomes."""
+    services = request.app[SERVICES]
+    job_id = _job_id(request)
+
+    def read() -> dict[str, Any] | None:
+        with services.pool.connection(timeout=5.0) as conn:
+            job = repository.select_job(conn, job_id)
+            if job is None:
+                return None
+            return {
+                **job.as_json(),
+                "history": repository.select_job_history(conn, job_id),
+            }
+
+    try:
+        body = await services.bridge.run(read)
+    except Exception as exc:
+        raise DatabaseUnavailable(
+            "the database is unreachable; try again later"
+        ) from exc
+    if body is None:
+        raise JobNotFound(job_id)
+    return web.json_response(body)
+
+
+async def retry_job(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    job_id = _job_id(request)
+    job = await services.bridge.ask(services.orchestrator.retry_job(job_id))
+    return web.json_response(job.as_json(), status=202)
 
 
 async def get_settings(request: web.Request) -> web.Response:

@@ -230,11 +230,14 @@ def status(api: str, torrent_id: str, as_json: bool) -> None:
         )
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def jobs(api: str, as_json: bool) -> None:
-    """List post-processing jobs."""
+@click.pass_context
+def jobs(ctx: click.Context, as_json: bool) -> None:
+    """List post-processing jobs; `jobs retry ID` retries a failed one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    api = ctx.obj
     items = _request(api, "GET", "/v1/fs-jobs")["items"]
     if as_json:
         click.echo(json.dumps(items, indent=2))
@@ -252,6 +255,21 @@ def jobs(api: str, as_json: bool) -> None:
             escape(j["last_error"] or ""),
         )
     console.print(table)
+
+
+@jobs.command("retry")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def jobs_retry(api: str, job_id: str, as_json: bool) -> None:
+    """Retry failed post-processing job JOB_ID from the stage it failed in."""
+    if not job_id.isdigit():
+        _fail(EXIT_BAD_INPUT, f"job id must be a number, got {job_id!r}")
+    job = _request(api, "POST", f"/v1/fs-jobs/{job_id}/retry")
+    if as_json:
+        click.echo(json.dumps(job, indent=2))
+        return
+    click.echo(f"job {job['id']} queued again at stage {job['stage']}")
 
 
 @main.group()

@@ -17,7 +17,7 @@ from revaer_actors.api import Services, create_app
 from revaer_actors.bridge import ActorBridge
 from revaer_actors.config import Config
 from revaer_actors.database import EmbeddedPostgres, migrate, open_pool
-from revaer_actors.fsops import FsOpsActor
+from revaer_actors.fsops import FsOpsActor, FsOpsPool
 from revaer_actors.orchestrator import OrchestratorActor
 from revaer_actors.persistence import PersistenceActor
 from revaer_actors.session import SessionActor
@@ -67,9 +67,16 @@ def run(config: Config) -> None:
 def start_actors(config: Config, pool: ConnectionPool) -> Actors:
     persistence = PersistenceActor.start(pool).proxy()
     session = SessionActor.start(config.settings).proxy()
-    fsops = FsOpsActor.start(
-        persistence, session, config.library_dir, config.downloads_dir
-    ).proxy()
+    fsops = FsOpsPool(
+        config.fsops.workers,
+        lambda: FsOpsActor.start(
+            persistence,
+            session,
+            config.library_dir,
+            config.downloads_dir,
+            config.fsops,
+        ).proxy(),
+    )
     orchestrator = OrchestratorActor.start(
         persistence,
         session,
@@ -77,6 +84,7 @@ def start_actors(config: Config, pool: ConnectionPool) -> Actors:
         config.downloads_dir,
         config.library_dir,
         config.settings,
+        fsops_settings=config.fsops,
     ).proxy()
 
     # Events travel upward by tell; the lower actors learn their listener last.
@@ -85,13 +93,17 @@ def start_actors(config: Config, pool: ConnectionPool) -> Actors:
     fsops.subscribe(
         lambda info_hash, save_path, library_path: orchestrator.torrent_relocated(
             info_hash, save_path, library_path
-        )
-    ).get()
+        ),
+        lambda info_hash, running: orchestrator.job_running(info_hash, running),
+    )
     return Actors(persistence, session, fsops, orchestrator)
 
 
 def stop_actors(actors: Actors) -> None:
     for proxy in reversed(actors.in_start_order()):
+        if isinstance(proxy, FsOpsPool):
+            proxy.stop(SHUTDOWN_TIMEOUT)
+            continue
         try:
             proxy.actor_ref.stop(timeout=SHUTDOWN_TIMEOUT)
         except pykka.ActorDeadError:

@@ -30,7 +30,13 @@ from revaer_actors.domain import (
     TorrentStatus,
     TransferMode,
 )
-from revaer_actors.errors import DatabaseUnavailable, TorrentExists, TorrentNotFound
+from revaer_actors.errors import (
+    DatabaseUnavailable,
+    JobNotFound,
+    JobNotRetryable,
+    TorrentExists,
+    TorrentNotFound,
+)
 from revaer_actors.ticker import Ticker
 
 log = logging.getLogger(__name__)
@@ -120,37 +126,52 @@ class PersistenceActor(pykka.ThreadingActor):
         return [j for j in jobs if j.status in (JobStatus.PENDING, JobStatus.MOVING)]
 
     def update_job(
-        self,
-        job_id: int,
-        status: JobStatus,
-        stage: str,
-        *,
-        dst_path: str | None = None,
-        error: str | None = None,
-        new_attempt: bool = False,
+        self, job_id: int, status: JobStatus, stage: str, **changes: Any
     ) -> JobRecord:
+        """One job transition and its history row, committed before it answers.
+
+        `changes` are repository.update_job's keywords (outcome, message, error,
+        policy, plan, note, next_retry_at, dst_path, new_attempt).
+        """
         return self._commit(
-            lambda conn: repository.update_job(
-                conn,
-                job_id,
-                status,
-                stage,
-                dst_path=dst_path,
-                error=error,
-                new_attempt=new_attempt,
-            )
+            lambda conn: repository.update_job(conn, job_id, status, stage, **changes)
         )
 
     def finish_job_moved(
-        self, job_id: int, info_hash: str, save_path: str, library_path: str
+        self,
+        job_id: int,
+        info_hash: str,
+        save_path: str,
+        library_path: str,
+        message: str | None = None,
     ) -> JobRecord:
         """Records the job as moved and the torrent's new home in one transaction."""
 
         def write(conn: psycopg.Connection[Any]) -> JobRecord:
             repository.set_location(conn, info_hash, save_path, library_path)
             return repository.update_job(
-                conn, job_id, JobStatus.MOVED, "done", dst_path=library_path
+                conn,
+                job_id,
+                JobStatus.MOVED,
+                "finalise",
+                dst_path=library_path,
+                outcome="done",
+                message=message,
             )
+
+        return self._commit(write)
+
+    def reopen_job(self, job_id: int) -> JobRecord:
+        """A failed job back to pending (JobNotFound, or JobNotRetryable)."""
+
+        def write(conn: psycopg.Connection[Any]) -> JobRecord:
+            job = repository.reopen_job(conn, job_id)
+            if job is not None:
+                return job
+            current = repository.select_job(conn, job_id)
+            if current is None:
+                raise JobNotFound(job_id)
+            raise JobNotRetryable(job_id, current.status.value)
 
         return self._commit(write)
 
