@@ -160,7 +160,7 @@ def plan(given: PlanInput) -> Plan:
         for p in wanted
         if policy.flatten and multi and "/" in _inside(p, multi) and p not in volumes
     )
-    checked, skipped, keep_existing = _check_collisions(ops, policy, payload)
+    checked, skipped, keep_existing, payload = _check_collisions(ops, policy, payload)
     result = Plan(
         payload=str(payload),
         multi=multi,
@@ -175,18 +175,28 @@ def plan(given: PlanInput) -> Plan:
 
 
 def _selected_files(record: TorrentRecord, source_root: Path) -> dict[str, int]:
-    """The torrent's downloaded files (not the skipped ones), checked for escapes."""
+    """The torrent's downloaded files (not the skipped ones), checked for escapes.
+
+    Each folder is resolved once; a file is resolved on its own only when it is
+    a symlink, the one way a file can point elsewhere.
+    """
     root = source_root.resolve()
+    folders: dict[str, bool] = {}
     files: dict[str, int] = {}
     for entry, priority in zip(record.files, record.file_priorities(), strict=True):
         if priority == 0:
             continue
         path = source_root / entry.path
         try:
-            resolved = path.resolve()
+            folder = str(path.parent)
+            if folder not in folders:
+                folders[folder] = path.parent.resolve().is_relative_to(root)
+            inside = folders[folder] and (
+                not os.path.islink(path) or path.resolve().is_relative_to(root)
+            )
         except (OSError, RuntimeError) as exc:
             raise StageFailed(f"cannot resolve {path}: {exc}", permanent=True) from None
-        if not resolved.is_relative_to(root) or ".." in Path(entry.path).parts:
+        if not inside or ".." in Path(entry.path).parts:
             raise StageFailed(
                 f"torrent file {entry.path!r} points outside its download folder",
                 permanent=True,
@@ -258,7 +268,7 @@ def _archive_ops(
 
 def _check_collisions(
     ops: list[Op], policy: Policy, payload: Path
-) -> tuple[list[Op], list[str], bool]:
+) -> tuple[list[Op], list[str], bool, Path]:
     """Applies on_conflict to every destination, before anything is written."""
     taken: set[str] = set()
     result: list[Op] = []
@@ -269,6 +279,7 @@ def _check_collisions(
     if policy.on_conflict == "rename" and os.path.lexists(payload):
         payload_free = _free_name(payload, set())
         ops = [_rebase(op, payload, payload_free) for op in ops]
+        payload = payload_free
     for op in ops:
         dst = op.dst
         clash = dst.casefold() in taken or os.path.lexists(dst)
@@ -286,7 +297,7 @@ def _check_collisions(
             raise StageFailed(f"destination already exists: {dst}", permanent=True)
         taken.add(dst.casefold())
         result.append(Op(op.src, dst, op.size, op.archive, op.entry, op.seeded))
-    return result, skipped, keep_existing
+    return result, skipped, keep_existing, payload
 
 
 def _rebase(op: Op, old: Path, new: Path) -> Op:
@@ -330,10 +341,14 @@ def _same_bytes(a: Path, b: Path) -> bool:
 
 def _check_confined(library: Path, result: Plan) -> None:
     root = library.resolve()
+    checked: set[str] = set()
     for op in result.ops:
-        parent = Path(op.dst).parent
+        parent = os.path.dirname(op.dst)
+        if parent in checked:
+            continue
+        checked.add(parent)
         # The parent may not exist yet; its deepest existing ancestor decides.
-        probe = parent
+        probe = Path(parent)
         while not probe.exists() and probe != probe.parent:
             probe = probe.parent
         landing = probe.resolve()
@@ -404,24 +419,26 @@ def transfer(
     """Places every op that is not seeded; seeded files are libtorrent's to move."""
     result = TransferResult()
     staging = plan_.staging(job_id)
+    made: set[str] = set()
     for index, op in enumerate(plan_.ops):
         if op.seeded:
             continue
-        dst = Path(op.dst)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        temp = _temp_name(dst, job_id)
-        temp.unlink(missing_ok=True)
-        if os.path.lexists(dst):
+        folder = os.path.dirname(op.dst)
+        if folder not in made:
+            os.makedirs(folder, exist_ok=True)
+            made.add(folder)
+        if os.path.lexists(op.dst):
             # The plan found this place free, so a file here is one that an
             # earlier attempt of this job finished.
             result.already += 1
             continue
+        dst = Path(op.dst)
         if op.archive is not None:
-            _place(staging / str(index), temp, dst)
+            _place(staging / str(index), _temp_name(dst, job_id), dst)
         elif mode == "copy":
-            result.copied_bytes += copy_file(Path(op.src), temp, dst)
+            result.copied_bytes += copy_file(Path(op.src), _temp_name(dst, job_id), dst)
         else:
-            _link_or_copy(op, temp, dst, mode, result)
+            _link_or_copy(op, _temp_name(dst, job_id), dst, mode, result)
         result.placed += 1
         progress(index + 1)
     return result
@@ -630,8 +647,9 @@ def cleanup(plan_: Plan, job_id: int, policy: Policy) -> tuple[int, list[str]]:
 
 
 def _payload_rel(plan_: Plan, path: Path) -> str:
-    payload = Path(plan_.payload)
-    return path.relative_to(payload).as_posix() if plan_.multi else path.name
+    if not plan_.multi:
+        return path.name
+    return str(path)[len(plan_.payload) + 1 :]
 
 
 def _dropped(rel: str, policy: Policy) -> bool:

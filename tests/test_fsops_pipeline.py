@@ -390,3 +390,16 @@ def test_every_suite_torrent_plans_inside_the_library_or_is_refused(
     for op in plan.ops:
         assert Path(op.dst).resolve().is_relative_to(library.resolve())
         assert Path(op.src).resolve().is_relative_to((tmp_path / "downloads").resolve())
+
+
+def test_rename_files_a_second_payload_beside_the_first(tmp_path: Path) -> None:
+    record = _torrent(tmp_path, {"Movie.mkv": MOVIE, "en.srt": b"s"})
+    first = _file(tmp_path, record, on_conflict="rename")
+
+    second = _file(tmp_path, record, on_conflict="rename")
+
+    movies = tmp_path / "library" / "movies"
+    assert first.payload == str(movies / "Pack")
+    assert second.payload == str(movies / "Pack (1)")
+    assert _tree(movies / "Pack (1)") == _tree(movies / "Pack")
+    assert (movies / "Pack (1).revaer.meta").exists()
