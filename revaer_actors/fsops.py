@@ -162,9 +162,9 @@ class FsOpsActor(pykka.ThreadingActor):
         except InvalidInput:
             transfer = TransferMode(self._settings.defaults.transfer)
         src = str(Path(record.save_path) / record.name)
-        job = self._persistence.open_job(record.info_hash, transfer, src).get(
-            timeout=ASK_TIMEOUT
-        )
+        job: JobRecord | None = self._persistence.open_job(
+            record.info_hash, transfer, src
+        ).get(timeout=ASK_TIMEOUT)
         if job is not None:
             log.info("fs job opened job_id=%d info_hash=%s", job.id, record.info_hash)
         return job
@@ -270,7 +270,12 @@ class FsOpsActor(pykka.ThreadingActor):
             )
         if run.policy.transfer == "move":
             return self._start_move(run)
-        result = pipeline.transfer(run.plan, run.job.id, run.policy.transfer)
+        result = pipeline.transfer(
+            run.plan,
+            run.job.id,
+            run.policy.transfer,
+            verify_hash=run.policy.verify == "hash",
+        )
         if result.fallback is not None:
             run.notes.append(result.fallback)
             run.changes["note"] = result.fallback
@@ -369,8 +374,9 @@ class FsOpsActor(pykka.ThreadingActor):
         )
         if run.policy.transfer == "move":
             self._remove_empty_folder(Path(job.src_path).parent)
-            if run.resumed_at == "transfer":
-                # A move cut short by a crash replaced partial copies: check them.
+            if run.resumed_at == "transfer" or run.policy.verify == "hash":
+                # A move cut short by a crash replaced partial copies, or the
+                # policy asks for hashes: libtorrent checks every piece.
                 self._session.recheck(record.info_hash).get(timeout=ASK_TIMEOUT)
 
     def _relocate(self, run: _Run, save_path: str) -> None:

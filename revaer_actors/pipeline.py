@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import grp
+import hashlib
 import json
 import os
 import pwd
@@ -415,8 +416,12 @@ def transfer(
     job_id: int,
     mode: str,
     progress: Callable[[int], object] = lambda done: None,
+    verify_hash: bool = False,
 ) -> TransferResult:
-    """Places every op that is not seeded; seeded files are libtorrent's to move."""
+    """Places every op that is not seeded; seeded files are libtorrent's to move.
+
+    Every copy is checked for size; with `verify_hash` also for its bytes.
+    """
     result = TransferResult()
     staging = plan_.staging(job_id)
     made: set[str] = set()
@@ -436,9 +441,10 @@ def transfer(
         if op.archive is not None:
             _place(staging / str(index), _temp_name(dst, job_id), dst)
         elif mode == "copy":
-            result.copied_bytes += copy_file(Path(op.src), _temp_name(dst, job_id), dst)
+            temp = _temp_name(dst, job_id)
+            result.copied_bytes += copy_file(Path(op.src), temp, dst, verify_hash)
         else:
-            _link_or_copy(op, _temp_name(dst, job_id), dst, mode, result)
+            _link_or_copy(op, _temp_name(dst, job_id), dst, mode, result, verify_hash)
         result.placed += 1
         progress(index + 1)
     return result
@@ -448,7 +454,9 @@ def _temp_name(dst: Path, job_id: int) -> Path:
     return dst.with_name(f".{dst.name}.{job_id}{TEMP_SUFFIX}")
 
 
-def _link_or_copy(op: Op, temp: Path, dst: Path, mode: str, result: Any) -> None:
+def _link_or_copy(
+    op: Op, temp: Path, dst: Path, mode: str, result: Any, verify_hash: bool
+) -> None:
     try:
         os.link(op.src, dst, follow_symlinks=False)
         return
@@ -462,10 +470,10 @@ def _link_or_copy(op: Op, temp: Path, dst: Path, mode: str, result: Any) -> None
                 permanent=True,
             ) from None
         result.fallback = f"hardlink fell back to copy: {describe(exc)}"
-    result.copied_bytes += copy_file(Path(op.src), temp, dst)
+    result.copied_bytes += copy_file(Path(op.src), temp, dst, verify_hash)
 
 
-def copy_file(src: Path, temp: Path, dst: Path) -> int:
+def copy_file(src: Path, temp: Path, dst: Path, verify_hash: bool = False) -> int:
     """src -> temp (fsynced, size checked) -> dst, never over an existing dst."""
     size = src.stat().st_size
     with src.open("rb") as source:
@@ -483,8 +491,21 @@ def copy_file(src: Path, temp: Path, dst: Path) -> int:
     if written != size:
         temp.unlink(missing_ok=True)
         raise OSError(errno.EIO, f"copy is {written} bytes, source {size}", str(dst))
+    if verify_hash and _digest(src) != _digest(temp):
+        temp.unlink(missing_ok=True)
+        raise OSError(
+            errno.EIO, "copy differs from its source (verify = hash)", str(dst)
+        )
     _place(temp, temp, dst)
     return size
+
+
+def _digest(path: Path) -> bytes:
+    digest = hashlib.blake2b()
+    with path.open("rb") as handle:
+        while chunk := handle.read(archives.CHUNK):
+            digest.update(chunk)
+    return digest.digest()
 
 
 def _copy_bytes(src: int, dst: int, size: int) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from revaer_actors.errors import InvalidInput
 
 TRANSFERS = ("move", "copy", "hardlink", "hardlink_or_copy")
+VERIFY = ("size", "hash")
 CONFLICTS = ("fail", "rename", "skip_identical")
 TEMPLATE_FIELDS = ("name", "category", "info_hash", "tags", "added")
 MAX_TEMPLATE_CHARS = 512
@@ -41,6 +42,7 @@ class Policy:
     owner: str | None = None
     group: str | None = None
     on_conflict: str = "fail"
+    verify: str = "size"
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -152,6 +154,8 @@ def _value(name: str, value: Any, key: str) -> Any:
         return _choice(value, TRANSFERS, key)
     if name == "on_conflict":
         return _choice(value, CONFLICTS, key)
+    if name == "verify":
+        return _choice(value, VERIFY, key)
     if name == "template":
         check_template(value, key)
         return value

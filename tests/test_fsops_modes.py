@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import stat
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from revaer_actors.pipeline import STAGES
+from tests import archive_maker
 from tests.daemon import Daemon
 from tests.seeder import Seeder, make_payload
 
@@ -252,3 +254,83 @@ def test_a_full_library_disk_fails_the_job_cleanly_and_a_retry_by_hand_finishes_
     assert "only a failed job is retried" in again.stderr
     assert unknown[0] == 404
     assert os.path.exists(source)
+
+
+def test_a_downloaded_release_is_unpacked_flattened_cleaned_and_chmodded(
+    tmp_path: Path, database_url: str, daemon_factory: list[Daemon]
+) -> None:
+    made = tmp_path / "made"
+    made.mkdir()
+    episode = os.urandom(200_000)
+    volumes = archive_maker.make_rar(
+        made, "show", {"Show.E01.mkv": episode, "show.nfo": b"nfo"}, volumes=3
+    )
+    release = {f"rar/{v.name}": v.read_bytes() for v in volumes}
+    release.update(
+        {
+            "subs/Show.E01.srt": b"1\n00:00 --> 00:01\nhi\n",
+            "Sample/sample.mkv": b"s" * 1000,
+            "readme.txt": b"read me",
+        }
+    )
+    payload = tmp_path / "seed" / "Release"
+    for rel, data in release.items():
+        (payload / rel).parent.mkdir(parents=True, exist_ok=True)
+        (payload / rel).write_bytes(data)
+    seeder = Seeder(payload)
+    daemon = _start(
+        tmp_path,
+        database_url,
+        daemon_factory,
+        '[fsops]\ntransfer = "copy"\nextract = true\nflatten = true\n'
+        'skip_fluff = true\ncleanup_drop = ["*.srt"]\nchmod_file = "0640"\n',
+    )
+    try:
+        daemon.cli("add", seeder.magnet)
+        job = daemon.wait_for(lambda: _settled(daemon), "the job")
+    finally:
+        seeder.close()
+
+    library = daemon.data_dir / "library" / "Release"
+    assert job["status"] == "moved", job
+    assert sorted(p.name for p in library.iterdir()) == ["Show.E01.mkv"]
+    assert (library / "Show.E01.mkv").read_bytes() == episode
+    assert stat.S_IMODE((library / "Show.E01.mkv").stat().st_mode) == 0o640
+    assert not list(library.parent.glob(".revaer-staging-*"))
+
+
+def test_move_with_extract_keeps_seeding_the_archive_and_files_its_content(
+    tmp_path: Path, database_url: str, daemon_factory: list[Daemon]
+) -> None:
+    made = tmp_path / "made"
+    made.mkdir()
+    episode = os.urandom(150_000)
+    archive = archive_maker.make_7z(made / "ep.7z", {"Show.E02.mkv": episode})
+    payload = tmp_path / "seed" / "Packed"
+    payload.mkdir(parents=True)
+    (payload / "ep.7z").write_bytes(archive.read_bytes())
+    (payload / "cover.jpg").write_bytes(b"jpg")
+    seeder = Seeder(payload)
+    daemon = _start(tmp_path, database_url, daemon_factory, "[fsops]\nextract = true\n")
+    try:
+        info_hash = daemon.cli("add", seeder.magnet).stdout.strip()
+        job = daemon.wait_for(lambda: _settled(daemon), "the job")
+        torrent = daemon.wait_for(
+            lambda: (
+                (t := daemon.cli_json("status", info_hash))["state"] == "seeding" and t
+            ),
+            "seeding from the library",
+        )
+    finally:
+        seeder.close()
+
+    library = daemon.data_dir / "library" / "Packed"
+    assert job["status"] == "moved", job
+    assert sorted(p.name for p in library.iterdir()) == [
+        "Show.E02.mkv",
+        "cover.jpg",
+        "ep.7z",
+    ]
+    assert (library / "Show.E02.mkv").read_bytes() == episode
+    assert (library / "ep.7z").read_bytes() == archive.read_bytes()
+    assert torrent["save_path"] == str(library.parent)

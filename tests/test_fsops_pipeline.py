@@ -403,3 +403,32 @@ def test_rename_files_a_second_payload_beside_the_first(tmp_path: Path) -> None:
     assert second.payload == str(movies / "Pack (1)")
     assert _tree(movies / "Pack (1)") == _tree(movies / "Pack")
     assert (movies / "Pack (1).revaer.meta").exists()
+
+
+def test_injected_corrupt_copy_is_caught_by_verify_hash_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A disk that returns other bytes than it was given cannot be made on
+    # demand; the copy loop is made to flip a byte instead.
+    record = _torrent(tmp_path, {"Movie.mkv": MOVIE})
+    plan = pipeline.plan(
+        PlanInput(
+            record, Policy(transfer="copy"), FsOpsSettings(), tmp_path / "library", 7
+        )
+    )
+    real_copy = pipeline._copy_bytes
+
+    def injected_corrupt_copy(src: int, dst: int, size: int) -> None:
+        real_copy(src, dst, size)
+        os.pwrite(dst, b"\x00" if MOVIE[:1] != b"\x00" else b"\x01", 0)
+
+    monkeypatch.setattr(pipeline, "_copy_bytes", injected_corrupt_copy)
+    unchecked = pipeline.transfer(plan, 7, "copy")
+    Path(plan.ops[0].dst).unlink()
+
+    with pytest.raises(OSError, match="differs from its source") as refused:
+        pipeline.transfer(plan, 7, "copy", verify_hash=True)
+
+    assert unchecked.placed == 1
+    assert refused.value.errno == errno.EIO
+    assert list(Path(plan.payload).iterdir()) == []
