@@ -105,11 +105,11 @@ def measure_revaer(
         added = time.perf_counter() - started
 
         def finished() -> int:
-            items = daemon.api("GET", "/v1/torrents")[1]["items"]
+            items = daemon.torrents()
             return sum(1 for t in items if t["progress"] >= 1.0)
 
         finish = _wait(lambda: finished() >= len(swarm.magnets)) - started
-        list_ms = _median_ms(lambda: daemon.api("GET", "/v1/torrents"))
+        list_ms = _median_ms(daemon.torrents)
         assert daemon.process is not None
         process = psutil.Process(daemon.process.pid)
         return Figures(

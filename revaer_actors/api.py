@@ -2,31 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
+import platform
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from aiohttp import BodyPartReader, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
 
-from revaer_actors import __version__, metrics, repository, sources
+from revaer_actors import __version__, listing, metrics, openapi, repository, sources
+from revaer_actors.auth import KeyRing, key_hash, new_key, presented_key, public_row
 from revaer_actors.bridge import ActorBridge
 from revaer_actors.commands import Remove, parse_action, parse_select
-from revaer_actors.domain import TorrentState
+from revaer_actors.domain import JobStatus, TorrentState
 from revaer_actors.errors import (
     DatabaseUnavailable,
     EngineError,
     InvalidInput,
     JobNotFound,
     JobNotRetryable,
+    RevaerError,
     TorrentExists,
     TorrentNotFound,
 )
+from revaer_actors.events import KINDS, EventHub
 from revaer_actors.fetch import fetch_torrent
 
 log = logging.getLogger(__name__)
@@ -44,8 +50,14 @@ class Services:
     session: Any
     pool: ConnectionPool
     bridge: ActorBridge
+    fsops: Any = None
+    # None when authentication is turned off (loopback only).
+    keyring: KeyRing | None = None
+    events: EventHub = field(default_factory=EventHub)
+    started_at: float = field(default_factory=time.time)
 
 
+T = TypeVar("T")
 SERVICES = web.AppKey("services", Services)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -120,6 +132,24 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
 
 
 @web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every /v1 route needs a key that has not been revoked."""
+    keyring = request.app[SERVICES].keyring
+    if keyring is None or not request.path.startswith("/v1/"):
+        return await handler(request)
+    if keyring.allows(presented_key(request.headers)):
+        return await handler(request)
+    return problem(
+        401,
+        "unauthorized",
+        "Unauthorized",
+        "send an API key as `Authorization: Bearer KEY` or `X-Api-Key: KEY`; "
+        "the first key is in the data directory's api-key file",
+        headers={"WWW-Authenticate": 'Bearer realm="revaer"'},
+    )
+
+
+@web.middleware
 async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
     route = request.match_info.route.resource
@@ -134,20 +164,38 @@ async def metrics_page(request: web.Request) -> web.Response:
     counts = Counter(record.state.value for record in records)
     for state in TorrentState:
         metrics.TORRENTS.labels(state.value).set(counts.get(state.value, 0))
+    metrics.RATE_BYTES.labels("download").set(sum(r.download_rate for r in records))
+    metrics.RATE_BYTES.labels("upload").set(sum(r.upload_rate for r in records))
+    metrics.EVENT_SUBSCRIBERS.set(services.events.subscriber_count())
+    await _count_jobs(services)
     return web.Response(
         body=generate_latest(metrics.REGISTRY),
         headers={"Content-Type": CONTENT_TYPE_LATEST},
     )
 
 
+async def _count_jobs(services: Services) -> None:
+    """Jobs by status; left as they were while the database is down."""
+    try:
+        counts = await _read(services, repository.count_jobs_by_status)
+    except DatabaseUnavailable:
+        return
+    for status in JobStatus:
+        metrics.FSOPS_JOBS.labels(status.value).set(counts.get(status.value, 0))
+
+
 def create_app(services: Services) -> web.Application:
     app = web.Application(
-        middlewares=[count_requests, problems], client_max_size=MAX_BODY_BYTES
+        middlewares=[count_requests, problems, authenticate],
+        client_max_size=MAX_BODY_BYTES,
     )
     app[SERVICES] = services
+    app.on_startup.append(_attach_events)
+    app.on_shutdown.append(_close_event_streams)
     app.add_routes(
         [
             web.get("/health", health),
+            web.get("/health/full", health_full),
             web.get("/metrics", metrics_page),
             web.get("/v1/torrents", list_torrents),
             web.post("/v1/torrents", add_torrent),
@@ -159,9 +207,22 @@ def create_app(services: Services) -> web.Application:
             web.post("/v1/fs-jobs/{id}/retry", retry_job),
             web.get("/v1/settings", get_settings),
             web.patch("/v1/settings", patch_settings),
+            web.get("/v1/events", events_stream),
+            web.get("/v1/openapi.json", openapi_document),
+            web.get("/v1/keys", list_keys),
+            web.post("/v1/keys", issue_key),
+            web.delete("/v1/keys/{id}", revoke_key),
         ]
     )
     return app
+
+
+async def _attach_events(app: web.Application) -> None:
+    app[SERVICES].events.attach(asyncio.get_running_loop())
+
+
+async def _close_event_streams(app: web.Application) -> None:
+    app[SERVICES].events.close_all()
 
 
 async def health(request: web.Request) -> web.Response:
@@ -180,6 +241,63 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response(body, status=503 if failing else 200)
 
 
+HEALTH_PROBE_TIMEOUT = 2.0
+
+
+async def health_full(request: web.Request) -> web.Response:
+    """Every component with its latency, the versions, uptime and queues."""
+    services = request.app[SERVICES]
+    engine, engine_info = await _timed(
+        services.bridge.ask(services.session.probe(), timeout=HEALTH_PROBE_TIMEOUT)
+    )
+    database, db_version = await _timed(
+        services.bridge.run(_database_version, services)
+    )
+    fsops = {
+        "status": "ok"
+        if services.fsops is None or services.fsops.actor_ref.is_alive()
+        else "down"
+    }
+    _, outbox_depth = await _timed(
+        services.bridge.ask(services.persistence.depth(), timeout=HEALTH_PROBE_TIMEOUT)
+    )
+    components = {"engine": engine, "database": database, "fsops": fsops}
+    failing = [name for name, c in components.items() if c["status"] != "ok"]
+    body = {
+        "status": "degraded" if failing else "ok",
+        "failing": failing,
+        "components": components,
+        "versions": {
+            "revaer": __version__,
+            "libtorrent": (engine_info or {}).get("version"),
+            "postgresql": db_version,
+            "python": platform.python_version(),
+        },
+        "uptime_seconds": round(time.time() - services.started_at, 3),
+        "queues": {
+            "persistence_outbox": outbox_depth,
+            "event_subscribers": services.events.subscriber_count(),
+        },
+    }
+    return web.json_response(body, status=503 if failing else 200)
+
+
+async def _timed(work: Awaitable[Any]) -> tuple[dict[str, Any], Any]:
+    started = time.monotonic()
+    try:
+        value = await work
+    except Exception as exc:
+        log.debug("health probe failed cause=%s", exc)
+        return {"status": "down", "error": str(exc) or type(exc).__name__}, None
+    latency = round((time.monotonic() - started) * 1000, 3)
+    return {"status": "ok", "latency_ms": latency}, value
+
+
+def _database_version(services: Services) -> str:
+    with services.pool.connection(timeout=HEALTH_PROBE_TIMEOUT) as conn:
+        return repository.server_version(conn)
+
+
 async def _database_health(services: Services) -> str:
     def probe() -> None:
         with services.pool.connection(timeout=2.0) as conn:
@@ -195,11 +313,10 @@ async def _database_health(services: Services) -> str:
 
 async def list_torrents(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
+    query = listing.parse_query(request.query)
     records = await services.bridge.ask(services.orchestrator.list_torrents())
-    # TODO(when catalogs reach thousands): cursor pagination with `limit` and
-    # `next`; today every torrent comes in one page and `next` is always null.
-    items = [r.as_json() for r in records]
-    return web.json_response({"items": items, "next": None})
+    shown, cursor = listing.page(records, query)
+    return web.json_response({"items": [r.as_json() for r in shown], "next": cursor})
 
 
 async def get_torrent(request: web.Request) -> web.Response:
@@ -297,18 +414,55 @@ async def add_torrent(request: web.Request) -> web.Response:
 
 async def list_jobs(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
+    status = request.query.get("status")
+    if status is not None and status not in JobStatus.__members__.values():
+        raise InvalidInput(
+            f"status must be one of {', '.join(JobStatus)}", field="status"
+        )
+    torrent_id = request.query.get("torrent_id")
+    if torrent_id is not None and not sources.is_torrent_id(torrent_id):
+        raise InvalidInput("torrent_id must be a torrent id", field="torrent_id")
 
-    def read() -> list[dict[str, Any]]:
+    def read(conn: Any) -> list[dict[str, Any]]:
+        return [
+            job.as_json()
+            for job in repository.select_jobs(conn)
+            if (status is None or job.status == status)
+            and (torrent_id is None or job.torrent_id == torrent_id)
+        ]
+
+    items = await _read(services, read)
+    return web.json_response({"items": items, "next": None})
+
+
+async def get_job(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise JobNotFound(raw)  # type: ignore[arg-type]
+
+    def read(conn: Any) -> dict[str, Any]:
+        job = repository.select_job(conn, int(raw))
+        return {**job.as_json(), "history": repository.select_job_history(conn, job.id)}
+
+    return web.json_response(await _read(services, read))
+
+
+async def _read(services: Services, work: Callable[[Any], T]) -> T:
+    """A read straight from the pool; reads need no single writer."""
+
+    def run() -> T:
         with services.pool.connection(timeout=5.0) as conn:
-            return [job.as_json() for job in repository.select_jobs(conn)]
+            return work(conn)
 
     try:
-        items = await services.bridge.run(read)
+        return await services.bridge.run(run)
+    except RevaerError:
+        raise
     except Exception as exc:
         raise DatabaseUnavailable(
             "the database is unreachable; try again later"
         ) from exc
-    return web.json_response({"items": items, "next": None})
 
 
 def _job_id(request: web.Request) -> int:
@@ -316,32 +470,6 @@ def _job_id(request: web.Request) -> int:
     if not raw.isdigit() or len(raw) > 18:
         raise JobNotFound(-1) from None
     return int(raw)
-
-
-async def get_job(request: web.Request) -> web.Response:
-    """One job with its history: every stage's start and end, with outcomes."""
-    services = request.app[SERVICES]
-    job_id = _job_id(request)
-
-    def read() -> dict[str, Any] | None:
-        with services.pool.connection(timeout=5.0) as conn:
-            job = repository.select_job(conn, job_id)
-            if job is None:
-                return None
-            return {
-                **job.as_json(),
-                "history": repository.select_job_history(conn, job_id),
-            }
-
-    try:
-        body = await services.bridge.run(read)
-    except Exception as exc:
-        raise DatabaseUnavailable(
-            "the database is unreachable; try again later"
-        ) from exc
-    if body is None:
-        raise JobNotFound(job_id)
-    return web.json_response(body)
 
 
 async def retry_job(request: web.Request) -> web.Response:
@@ -362,3 +490,123 @@ async def patch_settings(request: web.Request) -> web.Response:
     body = await _json_body(request)
     settings = await services.bridge.ask(services.orchestrator.update_settings(body))
     return web.json_response(settings)
+
+
+async def list_keys(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    rows = await services.bridge.ask(services.persistence.api_keys())
+    return web.json_response({"items": [public_row(r) for r in rows], "next": None})
+
+
+async def issue_key(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body = await _json_body(request)
+    name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
+        raise InvalidInput("name must be text of 1 to 100 characters", field="/name")
+
+    key = new_key()
+    row = await services.bridge.ask(
+        services.persistence.issue_api_key(name.strip(), key_hash(key))
+    )
+    await _reload_keys(services)
+    return web.json_response({**public_row(row), "key": key}, status=201)
+
+
+async def revoke_key(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise web.HTTPNotFound(text=f"no api key with id {raw}")
+
+    row = await services.bridge.ask(services.persistence.revoke_api_key(int(raw)))
+    if row is None:
+        raise web.HTTPNotFound(text=f"no api key with id {raw}")
+    await _reload_keys(services)
+    return web.json_response(public_row(row))
+
+
+async def _reload_keys(services: Services) -> None:
+    if services.keyring is not None:
+        rows = await services.bridge.ask(services.persistence.api_keys())
+        services.keyring.load(rows)
+
+
+SSE_KEEPALIVE_SECONDS = 15.0
+# A client that cannot take one event in this long is gone or stuck.
+SSE_WRITE_TIMEOUT = 10.0
+
+
+async def events_stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events; `Last-Event-ID` replays what is still held."""
+    services = request.app[SERVICES]
+    kinds, torrent_id, last_id, keepalive = _event_filters(request)
+    subscription, missed = services.events.subscribe(kinds, torrent_id, last_id)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    try:
+        await response.prepare(request)
+        await _send(response, b"retry: 2000\n: connected\n\n")
+        for event in missed:
+            await _send(response, event.as_sse())
+        while True:
+            try:
+                event = await asyncio.wait_for(subscription.queue.get(), keepalive)
+            except TimeoutError:
+                await _send(response, b": keep-alive\n\n")
+                continue
+            if event is None:
+                break
+            await _send(response, event.as_sse())
+    except (ConnectionError, TimeoutError) as exc:
+        log.info("event stream closed cause=%s", type(exc).__name__)
+    finally:
+        services.events.unsubscribe(subscription)
+        if subscription.dropped:
+            log.warning("event stream dropped: client too slow peer=%s", request.remote)
+    return response
+
+
+async def _send(response: web.StreamResponse, data: bytes) -> None:
+    await asyncio.wait_for(response.write(data), SSE_WRITE_TIMEOUT)
+
+
+def _event_filters(
+    request: web.Request,
+) -> tuple[list[str], str | None, int | None, float]:
+    kinds = [k for k in request.query.get("kind", "").split(",") if k]
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        raise InvalidInput(
+            f"unknown event kind {unknown[0]!r}; kinds are {', '.join(KINDS)}",
+            field="kind",
+        )
+    torrent_id = request.query.get("torrent")
+    if torrent_id is not None and not sources.is_torrent_id(torrent_id):
+        raise InvalidInput("torrent must be a torrent id", field="torrent")
+
+    raw_last = request.headers.get("Last-Event-ID") or request.query.get(
+        "last_event_id"
+    )
+    if raw_last is not None and not (raw_last.isdigit() and len(raw_last) < 20):
+        raise InvalidInput("Last-Event-ID must be an event id", field="Last-Event-ID")
+    raw_keepalive = request.query.get("keepalive", str(SSE_KEEPALIVE_SECONDS))
+    try:
+        keepalive = float(raw_keepalive)
+    except ValueError:
+        keepalive = -1.0
+    if not 0.5 <= keepalive <= 300:
+        raise InvalidInput(
+            "keepalive must be seconds from 0.5 to 300", field="keepalive"
+        )
+    last_id = int(raw_last) if raw_last is not None else None
+    return kinds, torrent_id, last_id, keepalive
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    return web.json_response(openapi.document())

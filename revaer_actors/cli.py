@@ -6,18 +6,26 @@ import base64
 import json
 import logging
 import sys
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
 from revaer_actors import __version__
+from revaer_actors.auth import read_key_file
 from revaer_actors.errors import ConfigError
+from revaer_actors.sse import StreamEvent, parse_stream
 
 STATUS_FIELDS = (
     "id",
@@ -47,6 +55,21 @@ STATUS_FIELDS = (
 EXIT_BAD_INPUT = 2
 EXIT_RUNTIME = 3
 HTTP_TIMEOUT = 60.0
+PAGE_SIZE = 500
+WAIT_POLL_SECONDS = 0.5
+# Job statuses after which the files are where they belong.
+FILED_STATUSES = ("moved", "skipped", "completed")
+TAIL_READ_TIMEOUT = 60.0
+TAIL_MAX_DELAY = 30.0
+
+
+@dataclass(frozen=True)
+class Api:
+    """Where the daemon answers and the key to show it."""
+
+    url: str
+    key: str | None
+
 
 # Tables fold long ids and paths instead of cutting them, even when piped.
 console = Console(width=200) if not sys.stdout.isatty() else Console()
@@ -62,10 +85,26 @@ errors = Console(stderr=True)
     show_envvar=True,
     help="Where the daemon's API answers.",
 )
+@click.option(
+    "--api-key",
+    envvar="REVAER_API_KEY",
+    show_envvar=True,
+    default=None,
+    help="API key [default: read from DATA_DIR/api-key].",
+)
+@click.option(
+    "--data-dir",
+    "key_dir",
+    envvar="REVAER_DATA_DIR",
+    show_envvar=True,
+    default="./revaer-data",
+    type=click.Path(path_type=Path),
+    help="The daemon's data directory, where the CLI finds the API key.",
+)
 @click.pass_context
-def main(ctx: click.Context, api_url: str) -> None:
+def main(ctx: click.Context, api_url: str, api_key: str | None, key_dir: Path) -> None:
     """revaer-actors: a BitTorrent daemon that files downloads into a library."""
-    ctx.obj = api_url.rstrip("/")
+    ctx.obj = Api(api_url.rstrip("/"), api_key or read_key_file(key_dir))
 
 
 @main.command()
@@ -156,9 +195,19 @@ def run(
 @click.option("--category", default=None)
 @click.option("--tag", "tags", multiple=True, help="May be given several times.")
 @click.option("--paused", is_flag=True, help="Add without starting.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Show progress until the download is filed into the library.",
+)
 @click.pass_obj
 def add(
-    api: str, source: str, category: str | None, tags: tuple[str, ...], paused: bool
+    api: Api,
+    source: str,
+    category: str | None,
+    tags: tuple[str, ...],
+    paused: bool,
+    wait: bool,
 ) -> None:
     """Add a torrent from a MAGNET link, a .torrent FILE or an http(s) URL.
 
@@ -182,14 +231,68 @@ def add(
 
     answer = _request(api, "POST", "/v1/torrents", body)
     click.echo(answer["id"])
+    if wait:
+        _wait_until_filed(api, answer["id"])
+
+
+def _wait_until_filed(api: Api, torrent_id: str) -> None:
+    """A progress bar (on stderr) until the torrent's FsOps job is done."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        console=errors,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("downloading", total=1.0)
+        while True:
+            t = _request(api, "GET", f"/v1/torrents/{torrent_id}")
+            if t["state"] == "failed":
+                _fail(EXIT_RUNTIME, f"{torrent_id} failed: {t['state_message']}")
+            bar.update(task, completed=t["progress"], description=t["state"])
+            job = _latest_job(api, torrent_id) if t["completed_at"] else None
+            if job is not None and job["status"] == "failed":
+                _fail(EXIT_RUNTIME, f"filing {torrent_id} failed: {job['last_error']}")
+            if job is not None and job["status"] in FILED_STATUSES:
+                break
+            if job is not None:
+                bar.update(task, description=f"filing ({job['stage']})")
+            time.sleep(WAIT_POLL_SECONDS)
+    t = _request(api, "GET", f"/v1/torrents/{torrent_id}")
+    click.echo(f"filed into {t['library_path'] or t['save_path']}", err=True)
+
+
+def _latest_job(api: Api, torrent_id: str) -> dict[str, Any] | None:
+    items = _request(api, "GET", f"/v1/fs-jobs?torrent_id={torrent_id}")["items"]
+    return items[-1] if items else None
 
 
 @main.command(name="ls")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--state", default=None, help="Only torrents in this state.")
+@click.option("--category", default=None, help="Only this category.")
+@click.option("--tag", default=None, help="Only torrents with this tag.")
+@click.option("--name", default=None, help="Name contains this (any case).")
+@click.option(
+    "--sort", type=click.Choice(["added_at", "name", "progress"]), default="added_at"
+)
+@click.option("--desc", is_flag=True, help="Sort in descending order.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list.")
 @click.pass_obj
-def list_torrents(api: str, as_json: bool) -> None:
-    """List torrents."""
-    items = _request(api, "GET", "/v1/torrents")["items"]
+def list_torrents(
+    api: Api,
+    state: str | None,
+    category: str | None,
+    tag: str | None,
+    name: str | None,
+    sort: str,
+    desc: bool,
+    as_json: bool,
+) -> None:
+    """List torrents (every page of them)."""
+    query = {"state": state, "category": category, "tag": tag, "name": name}
+    query = {k: v for k, v in query.items() if v is not None}
+    query.update(sort=sort, order="desc" if desc else "asc")
+    items = _all_torrents(api, query)
     if as_json:
         click.echo(json.dumps(items, indent=2))
         return
@@ -207,11 +310,22 @@ def list_torrents(api: str, as_json: bool) -> None:
     console.print(table)
 
 
+def _all_torrents(api: Api, query: dict[str, str]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    params = {**query, "limit": str(PAGE_SIZE)}
+    while True:
+        page = _request(api, "GET", "/v1/torrents?" + urllib.parse.urlencode(params))
+        items.extend(page["items"])
+        if page["next"] is None:
+            return items
+        params["cursor"] = page["next"]
+
+
 @main.command()
 @click.argument("torrent_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def status(api: str, torrent_id: str, as_json: bool) -> None:
+def status(api: Api, torrent_id: str, as_json: bool) -> None:
     """Show one torrent."""
     t = _request(api, "GET", f"/v1/torrents/{_resolve(api, torrent_id)}")
     if as_json:
@@ -231,14 +345,16 @@ def status(api: str, torrent_id: str, as_json: bool) -> None:
 
 
 @main.group(invoke_without_command=True)
+@click.option("--status", default=None, help="Only jobs with this status.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def jobs(ctx: click.Context, as_json: bool) -> None:
-    """List post-processing jobs; `jobs retry ID` retries a failed one."""
+def jobs(ctx: click.Context, status: str | None, as_json: bool) -> None:
+    """List post-processing jobs, or show or retry one."""
     if ctx.invoked_subcommand is not None:
         return
-    api = ctx.obj
-    items = _request(api, "GET", "/v1/fs-jobs")["items"]
+    api: Api = ctx.obj
+    query = f"?status={urllib.parse.quote(status)}" if status else ""
+    items = _request(api, "GET", "/v1/fs-jobs" + query)["items"]
     if as_json:
         click.echo(json.dumps(items, indent=2))
         return
@@ -261,7 +377,7 @@ def jobs(ctx: click.Context, as_json: bool) -> None:
 @click.argument("job_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def jobs_retry(api: str, job_id: str, as_json: bool) -> None:
+def jobs_retry(api: Api, job_id: str, as_json: bool) -> None:
     """Retry failed post-processing job JOB_ID from the stage it failed in."""
     if not job_id.isdigit():
         _fail(EXIT_BAD_INPUT, f"job id must be a number, got {job_id!r}")
@@ -270,6 +386,28 @@ def jobs_retry(api: str, job_id: str, as_json: bool) -> None:
         click.echo(json.dumps(job, indent=2))
         return
     click.echo(f"job {job['id']} queued again at stage {job['stage']}")
+
+
+@jobs.command(name="show")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def jobs_show(api: Api, job_id: str, as_json: bool) -> None:
+    """Show one job and its history."""
+    job = _request(api, "GET", f"/v1/fs-jobs/{urllib.parse.quote(job_id)}")
+    if as_json:
+        click.echo(json.dumps(job, indent=2))
+        return
+    for key in ("id", "torrent_id", "status", "stage", "dst_path", "last_error"):
+        shown = "-" if job.get(key) is None else job[key]
+        console.print(f"[bold]{key}[/bold]: {escape(str(shown))}", highlight=False)
+    for step in job["history"]:
+        line = f"  {step['at']}  {step['status']:<8} {step['stage']}"
+        if step.get("outcome"):
+            line += f" {step['outcome']}"
+        if step["message"]:
+            line += f"  {step['message']}"
+        console.print(line, highlight=False, markup=False)
 
 
 @main.group()
@@ -397,7 +535,7 @@ def settings() -> None:
 @settings.command(name="get")
 @_json_flag
 @click.pass_obj
-def settings_get(api: str, as_json: bool) -> None:
+def settings_get(api: Api, as_json: bool) -> None:
     """Print the settings in effect."""
     current = _request(api, "GET", "/v1/settings")
     if as_json:
@@ -411,7 +549,7 @@ def settings_get(api: str, as_json: bool) -> None:
 @click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
 @_json_flag
 @click.pass_obj
-def settings_set(api: str, assignments: tuple[str, ...], as_json: bool) -> None:
+def settings_set(api: Api, assignments: tuple[str, ...], as_json: bool) -> None:
     """Change settings; VALUE is JSON (true, 3, null, "text") or plain text."""
     body: dict[str, Any] = {}
     for item in assignments:
@@ -444,7 +582,7 @@ def settings_set(api: str, assignments: tuple[str, ...], as_json: bool) -> None:
 @_json_flag
 @click.pass_obj
 def select(
-    api: str,
+    api: Api,
     torrent_id: str,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
@@ -477,12 +615,162 @@ def select(
         console.print(f"{f['priority']:>6}  {f['path']}", highlight=False, markup=False)
 
 
-def _resolve(api: str, given: str) -> str:
+@main.command()
+@click.option("--kind", "kinds", multiple=True, help="Only these kinds of event.")
+@click.option("--torrent", default=None, help="Only this torrent's events.")
+@click.option(
+    "--resume-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Keeps the last event id here, and starts after it.",
+)
+@click.option("--count", type=int, default=None, help="Stop after this many events.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_obj
+def tail(
+    api: Api,
+    kinds: tuple[str, ...],
+    torrent: str | None,
+    resume_file: Path | None,
+    count: int | None,
+    as_json: bool,
+) -> None:
+    """Follow the daemon's live events; reconnects without losing any."""
+    query: dict[str, str] = {}
+    if kinds:
+        query["kind"] = ",".join(kinds)
+    if torrent:
+        query["torrent"] = _resolve(api, torrent)
+    path = "/v1/events?" + urllib.parse.urlencode(query)
+    last_id = _read_resume_file(resume_file)
+    shown = 0
+    delay = 1.0
+    while True:
+        try:
+            for event in _follow(api, path, last_id):
+                delay = 1.0
+                last_id = event.id or last_id
+                _print_event(event, as_json)
+                _write_resume_file(resume_file, last_id)
+                shown += 1
+                if count is not None and shown >= count:
+                    return
+        except KeyboardInterrupt:
+            return
+        except OSError as exc:
+            errors.print(
+                f"revaer: event stream lost ({exc}); reconnecting in {delay:.0f} s",
+                markup=False,
+                highlight=False,
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, TAIL_MAX_DELAY)
+
+
+def _follow(api: Api, path: str, last_id: str | None) -> Iterator[StreamEvent]:
+    headers = _headers(api)
+    headers["Accept"] = "text/event-stream"
+    if last_id is not None:
+        headers["Last-Event-ID"] = last_id
+    request = urllib.request.Request(api.url + path, headers=headers)
+    try:
+        response = urllib.request.urlopen(request, timeout=TAIL_READ_TIMEOUT)
+    except urllib.error.HTTPError as exc:
+        if exc.code >= 500:
+            raise OSError(f"{exc.code}: {_problem_detail(exc)}") from None
+        _fail(EXIT_BAD_INPUT, f"{exc.code}: {_problem_detail(exc)}")
+    with response:
+        yield from parse_stream(response)
+    raise OSError("the daemon closed the stream")
+
+
+def _print_event(event: StreamEvent, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(event.data))
+        return
+    data = event.data if isinstance(event.data, dict) else {"data": event.data}
+    at = datetime.fromtimestamp(data.get("at", time.time())).strftime("%H:%M:%S")
+    hidden = {"id", "kind", "at", "torrent_id"}
+    details = " ".join(f"{k}={v}" for k, v in data.items() if k not in hidden)
+    who = (data.get("torrent_id") or "-")[:12]
+    console.print(
+        f"{at} {event.kind:<16} {who:<12} {details}", highlight=False, markup=False
+    )
+
+
+def _read_resume_file(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text().strip() or None
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        _fail(EXIT_BAD_INPUT, f"cannot read {path}: {exc.strerror}")
+
+
+def _write_resume_file(path: Path | None, last_id: str | None) -> None:
+    if path is None or last_id is None:
+        return
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(last_id + "\n")
+    partial.replace(path)
+
+
+@main.group()
+def keys() -> None:
+    """Issue, list and revoke API keys."""
+
+
+@keys.command(name="issue")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def keys_issue(api: Api, name: str, as_json: bool) -> None:
+    """Issue a key named NAME; the key is printed once and never again."""
+    issued = _request(api, "POST", "/v1/keys", {"name": name})
+    if as_json:
+        click.echo(json.dumps(issued, indent=2))
+    else:
+        click.echo(issued["key"])
+
+
+@keys.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def keys_list(api: Api, as_json: bool) -> None:
+    """List keys (never the keys themselves)."""
+    items = _request(api, "GET", "/v1/keys")["items"]
+    if as_json:
+        click.echo(json.dumps(items, indent=2))
+        return
+    table = Table("id", "name", "created", "revoked")
+    for k in items:
+        table.add_row(
+            str(k["id"]), escape(k["name"]), k["created_at"], k["revoked_at"] or ""
+        )
+    console.print(table)
+
+
+@keys.command(name="revoke")
+@click.argument("key_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def keys_revoke(api: Api, key_id: str, as_json: bool) -> None:
+    """Revoke the key with id KEY_ID (see `keys list`)."""
+    revoked = _request(api, "DELETE", f"/v1/keys/{urllib.parse.quote(key_id)}")
+    if as_json:
+        click.echo(json.dumps(revoked, indent=2))
+    else:
+        click.echo(f"key {revoked['id']} ({revoked['name']}) revoked")
+
+
+def _resolve(api: Api, given: str) -> str:
     """A full id, or the one torrent whose id starts with the given prefix."""
     given = given.strip().lower()
     if len(given) == 40 or len(given) < 4:
         return given
-    ids = [t["id"] for t in _request(api, "GET", "/v1/torrents")["items"]]
+    ids = [t["id"] for t in _all_torrents(api, {})]
     matches = [i for i in ids if i.startswith(given)]
     if len(matches) > 1:
         _fail(
@@ -492,13 +780,10 @@ def _resolve(api: str, given: str) -> str:
     return matches[0] if matches else given
 
 
-def _request(api: str, method: str, path: str, body: Any = None) -> Any:
+def _request(api: Api, method: str, path: str, body: Any = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
-        api + path,
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        api.url + path, data=data, method=method, headers=_headers(api)
     )
     try:
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
@@ -508,7 +793,14 @@ def _request(api: str, method: str, path: str, body: Any = None) -> Any:
         code = EXIT_BAD_INPUT if 400 <= exc.code < 500 else EXIT_RUNTIME
         _fail(code, f"{exc.code}: {detail}")
     except (urllib.error.URLError, OSError) as exc:
-        _fail(EXIT_RUNTIME, f"cannot reach the daemon at {api}: {exc}")
+        _fail(EXIT_RUNTIME, f"cannot reach the daemon at {api.url}: {exc}")
+
+
+def _headers(api: Api) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if api.key is not None:
+        headers["Authorization"] = f"Bearer {api.key}"
+    return headers
 
 
 def _problem_detail(exc: urllib.error.HTTPError) -> str:

@@ -3,6 +3,7 @@ defaults. The config file lives at `<data-dir>/revaer.toml`."""
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +18,7 @@ CONFIG_FILE = "revaer.toml"
 _TOP_KEYS = {
     "database_url",
     "api_listen",
+    "api_auth",
     "bt_listen",
     "downloads_dir",
     "library_dir",
@@ -37,6 +39,7 @@ class Config:
     library_dir: Path
     settings: Settings = field(default_factory=Settings)
     fsops: FsOpsSettings = field(default_factory=FsOpsSettings)
+    api_auth: bool = True
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -56,6 +59,7 @@ def load_config(
     data_dir = data_dir.expanduser().resolve()
     file = _read_file(data_dir / CONFIG_FILE)
     host, port = parse_listen(api_listen or file.get("api_listen", DEFAULT_API_LISTEN))
+    api_auth = _api_auth(file.get("api_auth", True), host)
 
     return Config(
         data_dir=data_dir,
@@ -68,6 +72,7 @@ def load_config(
         library_dir=_dir(library_dir, file.get("library_dir"), data_dir, "library"),
         settings=_settings(file, bt_listen),
         fsops=_fsops(file),
+        api_auth=api_auth,
     )
 
 
@@ -76,6 +81,27 @@ def _fsops(file: dict[str, Any]) -> FsOpsSettings:
         return settings_from_file(file.get("fsops"))
     except InvalidInput as exc:
         raise ConfigError(f"revaer.toml: {exc.detail}") from None
+
+
+def _api_auth(value: Any, host: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"api_auth must be true or false, not {value!r}")
+    if not value and not _is_loopback(host):
+        raise ConfigError(
+            f"refusing to serve the API on {host} without authentication: "
+            "anyone who can reach it could control the daemon; "
+            "set api_auth = true or listen on 127.0.0.1"
+        )
+    return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _read_file(path: Path) -> dict[str, Any]:

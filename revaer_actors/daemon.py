@@ -14,9 +14,17 @@ from aiohttp import web
 from psycopg_pool import ConnectionPool
 
 from revaer_actors.api import Services, create_app
+from revaer_actors.auth import (
+    INITIAL_KEY_NAME,
+    KeyRing,
+    key_hash,
+    new_key,
+    write_key_file,
+)
 from revaer_actors.bridge import ActorBridge
 from revaer_actors.config import Config
 from revaer_actors.database import EmbeddedPostgres, migrate, open_pool
+from revaer_actors.events import EventHub
 from revaer_actors.fsops import FsOpsActor, FsOpsPool
 from revaer_actors.orchestrator import OrchestratorActor
 from revaer_actors.persistence import PersistenceActor
@@ -64,8 +72,8 @@ def run(config: Config) -> None:
     log.info("daemon stopped")
 
 
-def start_actors(config: Config, pool: ConnectionPool) -> Actors:
-    persistence = PersistenceActor.start(pool).proxy()
+def start_actors(config: Config, pool: ConnectionPool, events: EventHub) -> Actors:
+    persistence = PersistenceActor.start(pool, events).proxy()
     session = SessionActor.start(config.settings).proxy()
     fsops = FsOpsPool(
         config.fsops.workers,
@@ -85,6 +93,7 @@ def start_actors(config: Config, pool: ConnectionPool) -> Actors:
         config.library_dir,
         config.settings,
         fsops_settings=config.fsops,
+        events=events,
     ).proxy()
 
     # Events travel upward by tell; the lower actors learn their listener last.
@@ -121,17 +130,22 @@ async def _serve(config: Config, pool: ConnectionPool) -> None:
     if after_crash:
         log.warning("previous run did not shut down cleanly; rechecking downloads")
     marker.touch()
-    actors = start_actors(config, pool)
+    events = EventHub()
+    actors = start_actors(config, pool, events)
     try:
         await bridge.ask(actors.orchestrator.boot(after_crash), timeout=BOOT_TIMEOUT)
+        keyring = await _keyring(config, actors.persistence, bridge)
         runner = web.AppRunner(
             create_app(
                 Services(
                     orchestrator=actors.orchestrator,
                     persistence=actors.persistence,
                     session=actors.session,
+                    fsops=actors.fsops,
                     pool=pool,
                     bridge=bridge,
+                    keyring=keyring,
+                    events=events,
                 )
             ),
             access_log=None,
@@ -148,6 +162,29 @@ async def _serve(config: Config, pool: ConnectionPool) -> None:
     finally:
         stop_actors(actors)
         bridge.close()
+
+
+async def _keyring(
+    config: Config, persistence: Any, bridge: ActorBridge
+) -> KeyRing | None:
+    """The active keys; on first start, issues one and writes it to a file."""
+    if not config.api_auth:
+        log.warning("api authentication is off; listening on loopback only")
+        return None
+
+    rows = await bridge.ask(persistence.api_keys())
+    if not rows:
+        # The file comes first: a crash before the commit only means a new
+        # key next start, while a stored hash with no file would lock us out.
+        key = new_key()
+        path = write_key_file(config.data_dir, key)
+        await bridge.ask(persistence.issue_api_key(INITIAL_KEY_NAME, key_hash(key)))
+        log.info("first api key written path=%s", path)
+        rows = await bridge.ask(persistence.api_keys())
+
+    keyring = KeyRing()
+    keyring.load(rows)
+    return keyring
 
 
 async def _wait_for_signal() -> None:

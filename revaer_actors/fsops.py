@@ -545,6 +545,15 @@ class FsOpsPool:
     def forget(self, info_hash: str) -> Any:
         return self._for(info_hash).forget(info_hash)
 
+    @property
+    def actor_ref(self) -> FsOpsPool:
+        """Health checks ask an actor's ref whether it lives; for the pool,
+        every actor must."""
+        return self
+
+    def is_alive(self) -> bool:
+        return all(proxy.actor_ref.is_alive() for proxy in self._proxies)
+
     def stop(self, timeout: float) -> None:
         for proxy in self._proxies:
             try:

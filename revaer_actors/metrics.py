@@ -42,3 +42,27 @@ HTTP_REQUESTS = Counter(
     ["route", "status"],
     registry=REGISTRY,
 )
+RATE_BYTES = Gauge(
+    "revaer_transfer_rate_bytes",
+    "Bytes per second over every torrent, by direction.",
+    ["direction"],
+    registry=REGISTRY,
+)
+FSOPS_JOBS = Gauge(
+    "revaer_fsops_jobs",
+    "Post-processing jobs by status.",
+    ["status"],
+    registry=REGISTRY,
+)
+FSOPS_STAGE_SECONDS = Histogram(
+    "revaer_fsops_stage_seconds",
+    "Time a post-processing job spent in each stage.",
+    ["stage"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800),
+    registry=REGISTRY,
+)
+EVENT_SUBSCRIBERS = Gauge(
+    "revaer_event_subscribers",
+    "Clients connected to /v1/events.",
+    registry=REGISTRY,
+)

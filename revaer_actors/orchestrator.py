@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +40,7 @@ from revaer_actors.errors import (
     TorrentExists,
     TorrentNotFound,
 )
+from revaer_actors.events import EventHub
 from revaer_actors.fsops import interrupted_move_landed
 from revaer_actors.policy import FsOpsSettings
 from revaer_actors.session import EngineAdd
@@ -61,6 +63,7 @@ IDLE_CHECK_INTERVAL = 5.0
 QUIET_SPELL = 30.0
 GOAL_INTERVAL = 5.0
 MAX_LIVE_ACTORS = 128
+PROGRESS_EVENT_INTERVAL = 1.0
 
 
 class OrchestratorActor(pykka.ThreadingActor):
@@ -74,8 +77,13 @@ class OrchestratorActor(pykka.ThreadingActor):
         settings: Settings,
         quiet_spell: float = QUIET_SPELL,
         fsops_settings: FsOpsSettings | None = None,
+        events: EventHub | None = None,
     ) -> None:
         super().__init__()
+        self._events = events if events is not None else EventHub()
+        # When each torrent's progress was last published, to send at most
+        # one progress event a second per torrent.
+        self._progress_sent: dict[str, float] = {}
         self._persistence = persistence
         self._session = session
         self._fsops = fsops
@@ -173,7 +181,9 @@ class OrchestratorActor(pykka.ThreadingActor):
         self._session.apply_settings(updated).get(timeout=ASK_TIMEOUT)
         self._settings = updated
         log.info("settings changed keys=%s", ",".join(sorted(body)))
-        return self.settings()
+        current = self.settings()
+        self._events.publish("settings_changed", keys=sorted(body))
+        return current
 
     def database_recovered(self) -> None:
         """Completions seen during an outage get their post-processing now.
@@ -378,6 +388,14 @@ class OrchestratorActor(pykka.ThreadingActor):
         )
         self._persistence.add_torrent(record).get(timeout=ASK_TIMEOUT)
         self._catalog[info_hash] = record
+        self._events.publish(
+            "torrent_added",
+            info_hash,
+            name=record.name,
+            category=record.category,
+            tags=list(record.tags),
+            state=record.state.value,
+        )
         self._add_to_engine(record)
         log.info(
             "torrent added info_hash=%s name=%s category=%s",
@@ -398,7 +416,7 @@ class OrchestratorActor(pykka.ThreadingActor):
             return self._move(info_hash, command.save_path)
         actor = self._actor(info_hash)
         record: TorrentRecord = actor.apply(command).get(timeout=ASK_TIMEOUT)
-        self._catalog[info_hash] = record
+        self._replace(record)
         return record
 
     def _move(self, info_hash: str, asked: str) -> TorrentRecord:
@@ -426,6 +444,8 @@ class OrchestratorActor(pykka.ThreadingActor):
         if ref is not None:
             ref.stop()
         record = self._catalog.pop(info_hash)
+        self._progress_sent.pop(info_hash, None)
+        self._events.publish("removed", info_hash, delete_data=delete_data)
         self._fsops.forget(info_hash)
         self._session.remove(info_hash, delete_data).get(timeout=ASK_TIMEOUT)
         log.info("torrent removed info_hash=%s delete_data=%s", info_hash, delete_data)
@@ -526,7 +546,54 @@ class OrchestratorActor(pykka.ThreadingActor):
 
     def catalog_updated(self, record: TorrentRecord) -> None:
         if record.info_hash in self._catalog:
-            self._catalog[record.info_hash] = record
+            self._replace(record)
+
+    def _replace(self, record: TorrentRecord) -> None:
+        """Keeps the newer record and tells live clients what changed."""
+        info_hash = record.info_hash
+        old = self._catalog[info_hash]
+        self._catalog[info_hash] = record
+
+        if not old.files and record.files:
+            self._events.publish(
+                "files_discovered",
+                info_hash,
+                name=record.name,
+                files=len(record.files),
+                total_size=record.total_size,
+            )
+        if old.state != record.state:
+            self._events.publish(
+                "state_changed",
+                info_hash,
+                previous=old.state.value,
+                state=record.state.value,
+                message=record.state_message,
+            )
+        if old.completed_at is None and record.completed_at is not None:
+            self._events.publish("completed", info_hash, name=record.name)
+        self._maybe_publish_progress(old, record)
+
+    def _maybe_publish_progress(
+        self, old: TorrentRecord, record: TorrentRecord
+    ) -> None:
+        moved = (old.progress, old.download_rate, old.upload_rate) != (
+            record.progress,
+            record.download_rate,
+            record.upload_rate,
+        )
+        now = time.monotonic()
+        last = self._progress_sent.get(record.info_hash, 0.0)
+        if moved and now - last >= PROGRESS_EVENT_INTERVAL:
+            self._progress_sent[record.info_hash] = now
+            self._events.publish(
+                "progress",
+                record.info_hash,
+                progress=record.progress,
+                download_rate=record.download_rate,
+                upload_rate=record.upload_rate,
+                eta=record.eta,
+            )
 
     def torrent_relocated(
         self, info_hash: str, save_path: str, library_path: str

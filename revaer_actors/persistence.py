@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -32,11 +31,11 @@ from revaer_actors.domain import (
 )
 from revaer_actors.errors import (
     DatabaseUnavailable,
-    JobNotFound,
     JobNotRetryable,
     TorrentExists,
     TorrentNotFound,
 )
+from revaer_actors.events import EventHub
 from revaer_actors.ticker import Ticker
 
 log = logging.getLogger(__name__)
@@ -45,18 +44,19 @@ T = TypeVar("T")
 Write = Callable[[psycopg.Connection[Any]], None]
 
 FLUSH_INTERVAL = 0.5
-# TODO(when outages can outlast memory): past this many pending writes we
-# keep going but warn; a real bound needs spilling state transitions to disk.
-OUTBOX_WARN_DEPTH = 100_000
 
 _DB_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 
 
 class PersistenceActor(pykka.ThreadingActor):
-    def __init__(self, pool: ConnectionPool) -> None:
+    def __init__(self, pool: ConnectionPool, events: EventHub | None = None) -> None:
         super().__init__()
         self._pool = pool
-        self._outbox: deque[Write] = deque()
+        self._events = events if events is not None else EventHub()
+        # Each running job's stage and when it entered it, for stage timings.
+        self._job_stages: dict[int, tuple[str, float]] = {}
+        # Ordered writes, one per torrent and kind (see _enqueue).
+        self._outbox: dict[tuple[str, str], Write] = {}
         self._progress: dict[str, dict[str, Any]] = {}
         self._degraded = False
         # Rows committed by flushes, for benchmarks and metrics.
@@ -108,15 +108,32 @@ class PersistenceActor(pykka.ThreadingActor):
     def save_settings_overrides(self, value: dict[str, Any]) -> None:
         self._commit(lambda conn: repository.upsert_settings(conn, "global", value))
 
+    def api_keys(self) -> list[dict[str, Any]]:
+        return self._commit(repository.select_api_keys)
+
+    def issue_api_key(self, name: str, key_hash: str) -> dict[str, Any]:
+        row = self._commit(lambda conn: repository.insert_api_key(conn, name, key_hash))
+        log.info("api key issued key_id=%s name=%s", row["id"], name)
+        return row
+
+    def revoke_api_key(self, key_id: int) -> dict[str, Any] | None:
+        row = self._commit(lambda conn: repository.revoke_api_key(conn, key_id))
+        if row is not None:
+            log.info("api key revoked key_id=%s", key_id)
+        return row
+
     def load_catalog(self) -> list[TorrentRecord]:
         return self._commit(repository.select_torrents)
 
     def open_job(
         self, torrent_id: str, mode: TransferMode, src_path: str
     ) -> JobRecord | None:
-        return self._commit(
+        job = self._commit(
             lambda conn: repository.insert_job(conn, torrent_id, mode, src_path)
         )
+        if job is not None:
+            self._job_changed(job, "fsops_started")
+        return job
 
     def latest_job(self, torrent_id: str) -> JobRecord | None:
         return self._commit(lambda conn: repository.select_latest_job(conn, torrent_id))
@@ -133,9 +150,11 @@ class PersistenceActor(pykka.ThreadingActor):
         `changes` are repository.update_job's keywords (outcome, message, error,
         policy, plan, note, next_retry_at, dst_path, new_attempt).
         """
-        return self._commit(
+        job: JobRecord = self._commit(
             lambda conn: repository.update_job(conn, job_id, status, stage, **changes)
         )
+        self._job_changed(job)
+        return job
 
     def finish_job_moved(
         self,
@@ -159,7 +178,29 @@ class PersistenceActor(pykka.ThreadingActor):
                 message=message,
             )
 
-        return self._commit(write)
+        job = self._commit(write)
+        self._job_changed(job)
+        return job
+
+    def _job_changed(self, job: JobRecord, kind: str | None = None) -> None:
+        """Tells live clients about a job transition once it is committed, and
+        times the stage the job just left."""
+        now = time.monotonic()
+        previous = self._job_stages.pop(job.id, None)
+        if previous is not None and previous[0] != job.stage:
+            metrics.FSOPS_STAGE_SECONDS.labels(previous[0]).observe(now - previous[1])
+        if job.status not in _JOB_EVENTS:  # a finished job has nothing to time
+            same_stage = previous is not None and previous[0] == job.stage
+            self._job_stages[job.id] = previous if same_stage else (job.stage, now)
+
+        self._events.publish(
+            kind or _JOB_EVENTS.get(job.status, "fsops_progress"),
+            job.torrent_id,
+            job_id=job.id,
+            status=job.status.value,
+            stage=job.stage,
+            error=job.last_error,
+        )
 
     def reopen_job(self, job_id: int) -> JobRecord:
         """A failed job back to pending (JobNotFound, or JobNotRetryable)."""
@@ -168,12 +209,12 @@ class PersistenceActor(pykka.ThreadingActor):
             job = repository.reopen_job(conn, job_id)
             if job is not None:
                 return job
-            current = repository.select_job(conn, job_id)
-            if current is None:
-                raise JobNotFound(job_id)
+            current = repository.select_job(conn, job_id)  # JobNotFound if none
             raise JobNotRetryable(job_id, current.status.value)
 
-        return self._commit(write)
+        job: JobRecord = self._commit(write)
+        self._job_changed(job)
+        return job
 
     def save_resume_batch(self, items: list[tuple[str, bytes]]) -> None:
         def write(conn: psycopg.Connection[Any]) -> None:
@@ -194,8 +235,10 @@ class PersistenceActor(pykka.ThreadingActor):
     def record_state(
         self, info_hash: str, state: TorrentState, message: str | None
     ) -> None:
-        self._outbox.append(
-            lambda conn: repository.update_state(conn, info_hash, state, message)
+        self._enqueue(
+            info_hash,
+            "state",
+            lambda conn: repository.update_state(conn, info_hash, state, message),
         )
 
     def record_progress(self, status: TorrentStatus) -> None:
@@ -220,35 +263,63 @@ class PersistenceActor(pykka.ThreadingActor):
         files: tuple[FileEntry, ...],
         total_size: int,
     ) -> None:
-        self._outbox.append(
+        self._enqueue(
+            info_hash,
+            "metadata",
             lambda conn: repository.update_metadata(
                 conn, info_hash, name, metainfo, files, total_size
-            )
+            ),
         )
 
     def record_resume_data(self, info_hash: str, data: bytes) -> None:
-        self._outbox.append(
-            lambda conn: repository.update_resume_data(conn, info_hash, data)
+        self._enqueue(
+            info_hash,
+            "resume_data",
+            lambda conn: repository.update_resume_data(conn, info_hash, data),
         )
 
     def record_location(
         self, info_hash: str, save_path: str, library_path: str | None
     ) -> None:
-        self._outbox.append(
+        self._enqueue(
+            info_hash,
+            "location",
             lambda conn: repository.set_location(
                 conn, info_hash, save_path, library_path
-            )
+            ),
         )
 
     def record_completed(self, info_hash: str, at: datetime) -> None:
-        self._outbox.append(lambda conn: repository.mark_completed(conn, info_hash, at))
+        # The first completion time is the one that counts.
+        self._enqueue(
+            info_hash,
+            "completed",
+            lambda conn: repository.mark_completed(conn, info_hash, at),
+            keep_first=True,
+        )
+
+    def _enqueue(
+        self, info_hash: str, kind: str, write: Write, *, keep_first: bool = False
+    ) -> None:
+        """Queues a write; a newer write of the same kind replaces an older one.
+
+        Each kind sets its own columns of the torrent's row, so applying only
+        the latest of each kind leaves the row exactly as applying them all in
+        order would. That bounds the outbox by construction: at most one write
+        per torrent and kind, however long the database stays away.
+        """
+        key = (info_hash, kind)
+        if keep_first and key in self._outbox:
+            return
+        self._outbox[key] = write
+        metrics.OUTBOX_DEPTH.set(len(self._outbox) + len(self._progress))
 
     def flush(self) -> int:
         """Writes the outbox and coalesced progress; returns what is still pending."""
         if not self._outbox and not self._progress:
             return 0
 
-        writes = list(self._outbox)
+        writes = list(self._outbox.values())
         progress = list(self._progress.values())
         started = time.monotonic()
         try:
@@ -259,7 +330,6 @@ class PersistenceActor(pykka.ThreadingActor):
                     repository.update_progress(conn, progress)
         except _DB_ERRORS as exc:
             self._mark_degraded(exc)
-            self._warn_if_deep()
             pending = len(self._outbox) + len(self._progress)
             metrics.OUTBOX_DEPTH.set(pending)
             return pending
@@ -269,8 +339,7 @@ class PersistenceActor(pykka.ThreadingActor):
             self._replay_one_by_one(writes, progress, exc)
             return 0
 
-        for _ in writes:
-            self._outbox.popleft()
+        self._outbox.clear()
         self._progress.clear()
         self.rows_written += len(writes) + len(progress)
         self._mark_healthy()
@@ -333,6 +402,9 @@ class PersistenceActor(pykka.ThreadingActor):
         metrics.DATABASE_UP.set(0)
         if not self._degraded:
             log.warning("durability degraded: database unreachable cause=%s", exc)
+            self._events.publish(
+                "health_changed", component="database", status="down", detail=str(exc)
+            )
         self._degraded = True
 
     def _mark_healthy(self) -> None:
@@ -341,12 +413,16 @@ class PersistenceActor(pykka.ThreadingActor):
         self._degraded = False
         if recovered:
             log.warning("durability restored: database reachable again")
+            self._events.publish("health_changed", component="database", status="ok")
             if self._on_recovery is not None:
                 self._on_recovery()
 
-    def _warn_if_deep(self) -> None:
-        if len(self._outbox) > OUTBOX_WARN_DEPTH:
-            log.warning("persistence outbox is deep depth=%d", len(self._outbox))
+
+_JOB_EVENTS = {
+    JobStatus.MOVED: "fsops_completed",
+    JobStatus.SKIPPED: "fsops_completed",
+    JobStatus.FAILED: "fsops_failed",
+}
 
 
 def _progress_write(row: dict[str, Any]) -> Write:

@@ -5,6 +5,10 @@
 -- Cheapest round trip, for health checks.
 SELECT 1;
 
+-- name: server_version
+-- The PostgreSQL version, as /health/full shows it.
+SHOW server_version;
+
 -- name: insert_torrent
 -- Adds a torrent; returns no row when its info hash is already there.
 INSERT INTO revaer_runtime.torrents (
@@ -191,3 +195,28 @@ SELECT status, stage, outcome, message, recorded_at
   FROM revaer_runtime.fs_job_history
  WHERE job_id = %(job_id)s
  ORDER BY id;
+
+-- name: insert_api_key
+-- Stores a new key's hash; the key itself is never stored.
+INSERT INTO revaer_runtime.api_keys (name, key_hash)
+VALUES (%(name)s, %(key_hash)s)
+RETURNING id, name, created_at, revoked_at;
+
+-- name: select_api_keys
+-- Every key ever issued, oldest first, with its hash for the key ring.
+SELECT id, name, key_hash, created_at, revoked_at
+  FROM revaer_runtime.api_keys
+ ORDER BY id;
+
+-- name: revoke_api_key
+-- Revoking twice keeps the first time.
+UPDATE revaer_runtime.api_keys
+   SET revoked_at = coalesce(revoked_at, now())
+ WHERE id = %(id)s
+RETURNING id, name, created_at, revoked_at;
+
+-- name: count_fs_jobs_by_status
+-- For /metrics.
+SELECT status, count(*)
+  FROM revaer_runtime.fs_jobs
+ GROUP BY status;

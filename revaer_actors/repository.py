@@ -46,6 +46,11 @@ def ping(conn: psycopg.Connection[Any]) -> None:
     conn.execute(QUERIES["ping"]).fetchone()
 
 
+def server_version(conn: psycopg.Connection[Any]) -> str:
+    row = conn.execute(QUERIES["server_version"]).fetchone()
+    return str(row[0]) if row is not None else "unknown"
+
+
 def insert_torrent(conn: psycopg.Connection[Any], record: TorrentRecord) -> bool:
     """Returns False when a torrent with this info hash already exists."""
     row = conn.execute(
@@ -247,20 +252,6 @@ def reopen_job(conn: psycopg.Connection[Any], job_id: int) -> JobRecord | None:
     return job
 
 
-def select_job(conn: psycopg.Connection[Any], job_id: int) -> JobRecord | None:
-    with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(QUERIES["select_fs_job"], {"id": job_id}).fetchone()
-    return _job(row) if row is not None else None
-
-
-def select_job_history(
-    conn: psycopg.Connection[Any], job_id: int
-) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(QUERIES["select_fs_job_history"], {"job_id": job_id})
-        return [{**row, "recorded_at": row["recorded_at"].isoformat()} for row in rows]
-
-
 def select_jobs(conn: psycopg.Connection[Any]) -> list[JobRecord]:
     with conn.cursor(row_factory=dict_row) as cur:
         return [_job(row) for row in cur.execute(QUERIES["select_fs_jobs"])]
@@ -274,6 +265,57 @@ def select_latest_job(
             QUERIES["select_latest_fs_job"], {"torrent_id": torrent_id}
         ).fetchone()
     return _job(row) if row is not None else None
+
+
+def count_jobs_by_status(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    rows = conn.execute(QUERIES["count_fs_jobs_by_status"]).fetchall()
+    return {str(status): int(count) for status, count in rows}
+
+
+def select_job(conn: psycopg.Connection[Any], job_id: int) -> JobRecord:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(QUERIES["select_fs_job"], {"id": job_id}).fetchone()
+    if row is None:
+        raise JobNotFound(job_id)
+    return _job(row)
+
+
+def select_job_history(
+    conn: psycopg.Connection[Any], job_id: int
+) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(QUERIES["select_fs_job_history"], {"job_id": job_id})
+        return [
+            {
+                "status": row["status"],
+                "stage": row["stage"],
+                "outcome": row["outcome"],
+                "message": row["message"],
+                "at": row["recorded_at"].isoformat(),
+            }
+            for row in rows
+        ]
+
+
+def insert_api_key(
+    conn: psycopg.Connection[Any], name: str, key_hash: str
+) -> dict[str, Any]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            QUERIES["insert_api_key"], {"name": name, "key_hash": key_hash}
+        ).fetchone()
+    assert row is not None
+    return row
+
+
+def select_api_keys(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return list(cur.execute(QUERIES["select_api_keys"]))
+
+
+def revoke_api_key(conn: psycopg.Connection[Any], key_id: int) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(QUERIES["revoke_api_key"], {"id": key_id}).fetchone()
 
 
 def _history(

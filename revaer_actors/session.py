@@ -149,6 +149,10 @@ class SessionActor(pykka.ThreadingActor):
             "user_agent": "revaer-actors",
         }
 
+    def probe(self) -> dict[str, Any]:
+        """A cheap answer for /health/full: proves the actor is serving."""
+        return {"torrents": len(self._handles), "version": lt.__version__}
+
     def engine_settings(self) -> dict[str, Any]:
         """What libtorrent itself holds for the keys our settings decide."""
         current = self._session.get_settings()

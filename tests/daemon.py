@@ -127,10 +127,7 @@ class Daemon:
             else (json.dumps(body).encode() if body is not None else None)
         )
         request = urllib.request.Request(
-            self.api_url + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
+            self.api_url + path, data=data, method=method, headers=self.headers()
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
@@ -141,9 +138,34 @@ class Daemon:
                 assert exc.headers.get_content_type() == "application/problem+json"
             return exc.code, _json(exc.read())
 
+    @property
+    def api_key(self) -> str | None:
+        """The key the daemon wrote at first start."""
+        path = self.data_dir / "api-key"
+        return path.read_text().strip() if path.exists() else None
+
+    def headers(self, content_type: str = "application/json") -> dict[str, str]:
+        headers = {"Content-Type": content_type}
+        if self.api_key is not None:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+    def torrents(self, query: str = "") -> list[dict[str, Any]]:
+        """Every torrent the list shows, following its pages."""
+        items: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            suffix = f"&cursor={cursor}" if cursor else ""
+            status, body = self.api("GET", f"/v1/torrents?limit=500{query}{suffix}")
+            assert status == 200, body
+            items.extend(body["items"])
+            cursor = body["next"]
+            if cursor is None:
+                return items
+
     def catalog(self) -> dict[str, tuple[Any, ...]]:
         """What a user told the daemon about each torrent (no live figures)."""
-        items = self.api("GET", "/v1/torrents")[1]["items"]
+        items = self.torrents()
         return {
             t["id"]: (t["name"], t["category"], tuple(t["tags"]), t["paused"])
             for t in items
@@ -152,6 +174,7 @@ class Daemon:
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "revaer_actors", "--api-url", self.api_url, *args],
+            env={**os.environ, "REVAER_DATA_DIR": str(self.data_dir)},
             capture_output=True,
             text=True,
             timeout=60,

@@ -123,7 +123,7 @@ def test_a_multipart_upload_with_options_is_added(
         daemon.api_url + "/v1/torrents",
         data=body,
         method="POST",
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        headers=daemon.headers(f"multipart/form-data; boundary={boundary}"),
     )
 
     with urllib.request.urlopen(request, timeout=30) as response:

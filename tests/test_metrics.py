@@ -5,6 +5,7 @@ from __future__ import annotations
 import urllib.request
 
 from tests.daemon import Daemon
+from tests.seeder import Seeder
 
 
 def _metrics(daemon: Daemon) -> str:
@@ -33,3 +34,20 @@ def test_metrics_count_torrents_by_state_and_persistence_batches(
     assert (
         'revaer_http_requests_total{route="/v1/torrents/{id}",status="404"} 1.0' in text
     )
+
+
+def test_metrics_show_jobs_by_status_and_stage_timings_after_a_download(
+    daemon: Daemon, seeder: Seeder
+) -> None:
+    assert daemon.cli("add", seeder.magnet, "--category", "tv").returncode == 0
+    daemon.wait_for(
+        lambda: daemon.cli_json("jobs", "--status", "moved"), "the job to be moved"
+    )
+
+    text = _metrics(daemon)
+
+    assert 'revaer_fsops_jobs{status="moved"} 1.0' in text
+    assert 'revaer_fsops_jobs{status="failed"} 0.0' in text
+    assert 'revaer_fsops_stage_seconds_count{stage="plan"} 1.0' in text
+    assert 'revaer_transfer_rate_bytes{direction="download"}' in text
+    assert "revaer_event_subscribers 0.0" in text

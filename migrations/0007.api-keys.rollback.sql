@@ -1,0 +1,1 @@
+DROP TABLE revaer_runtime.api_keys;

@@ -1,0 +1,242 @@
+"""Live events: what a dashboard or `revaer tail` sees, and what it gets back
+after a dropped connection."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from revaer_actors.events import QUEUE_SIZE, EventHub
+from revaer_actors.sse import parse_stream
+from tests.daemon import Daemon
+from tests.seeder import Seeder
+
+
+class EventClient:
+    """One SSE connection read on a thread, as a browser's EventSource would."""
+
+    def __init__(self, daemon: Daemon, query: str = "", last_id: int | None = None):
+        self.events: list[dict[str, Any]] = []
+        self.comments = 0
+        self._conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=30)
+        headers = {"Authorization": f"Bearer {daemon.api_key}"}
+        if last_id is not None:
+            headers["Last-Event-ID"] = str(last_id)
+        self._conn.request("GET", "/v1/events" + query, headers=headers)
+        self.response = self._conn.getresponse()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for event in parse_stream(self._lines()):
+                self.events.append(event.data)
+        except (OSError, ValueError, AttributeError, http.client.HTTPException):
+            # AttributeError: http.client, when close() pulls the socket away.
+            pass
+
+    def _lines(self) -> Any:
+        while True:
+            line = self.response.readline()
+            if not line:
+                return
+            if line.startswith(b":"):
+                self.comments += 1
+            yield line
+
+    def kinds(self, torrent_id: str) -> list[str]:
+        return [e["kind"] for e in self.events if e["torrent_id"] == torrent_id]
+
+    def wait_for(self, predicate: Any, what: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"no {what}; got {self.events}")
+
+    def close(self) -> None:
+        # shutdown() wakes the reader thread's blocked recv; close() would not.
+        if self._conn.sock is not None:
+            self._conn.sock.shutdown(socket.SHUT_RDWR)
+        self._conn.close()
+        self._thread.join(timeout=10)
+
+
+def _magnet() -> str:
+    return f"magnet:?xt=urn:btih:{secrets.token_hex(20)}&dn=event-test"
+
+
+def test_a_download_tells_its_whole_story_in_order(
+    daemon: Daemon, seeder: Seeder
+) -> None:
+    client = EventClient(daemon)
+    try:
+        assert client.response.status == 200
+        assert client.response.getheader("Content-Type") == "text/event-stream"
+        added = daemon.cli("add", seeder.magnet, "--category", "tv")
+        assert added.returncode == 0, added.stderr
+        # The move may finish before the first status tick says "seeding".
+        client.wait_for(
+            lambda: (
+                {"fsops_completed", "progress"} <= set(client.kinds(seeder.info_hash))
+                and any(e.get("state") == "seeding" for e in client.events)
+            ),
+            "fsops_completed, progress and state_changed to seeding",
+        )
+    finally:
+        client.close()
+
+    kinds = client.kinds(seeder.info_hash)
+    assert kinds[0] == "torrent_added"
+    for kind in ("state_changed", "progress", "completed", "fsops_started"):
+        assert kind in kinds, kinds
+    assert kinds.index("completed") < kinds.index("fsops_started")
+    assert kinds.index("fsops_started") < kinds.index("fsops_completed")
+    ids = [e["id"] for e in client.events]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    finished = next(e for e in client.events if e["kind"] == "fsops_completed")
+    assert finished["status"] == "moved"
+
+    status, job = daemon.api("GET", f"/v1/fs-jobs/{finished['job_id']}")
+    assert status == 200 and job["torrent_id"] == seeder.info_hash
+    statuses = [step["status"] for step in job["history"]]
+    # Opened, then one row as each stage starts and ends, then filed.
+    assert statuses[0] == "pending" and statuses[-1] == "moved"
+    assert set(statuses[1:-1]) == {"moving"}
+    shown = daemon.cli_json("jobs", "show", str(job["id"]))
+    assert shown["history"] == job["history"]
+
+
+def test_last_event_id_replays_exactly_what_was_missed(daemon: Daemon) -> None:
+    client = EventClient(daemon, "?kind=torrent_added,removed,state_changed")
+    first = daemon.api("POST", "/v1/torrents", {"magnet": _magnet(), "paused": True})
+    torrent = first[1]["id"]
+    client.wait_for(lambda: client.kinds(torrent), "torrent_added")
+    client.close()
+    last_seen = client.events[-1]["id"]
+
+    # While no one listens: a resume, a pause and a removal.
+    for action in ("resume", "pause"):
+        assert (
+            daemon.api("POST", f"/v1/torrents/{torrent}/action", {"type": action})[0]
+            == 200
+        )
+    removed = daemon.api("POST", f"/v1/torrents/{torrent}/action", {"type": "remove"})
+    assert removed[0] == 200
+
+    again = EventClient(
+        daemon, "?kind=torrent_added,removed,state_changed", last_id=last_seen
+    )
+    try:
+        again.wait_for(lambda: "removed" in again.kinds(torrent), "replayed removal")
+    finally:
+        again.close()
+
+    assert all(e["id"] > last_seen for e in again.events)
+    assert again.kinds(torrent)[-1] == "removed"
+    assert "torrent_added" not in again.kinds(torrent)
+    assert "state_changed" in again.kinds(torrent)
+
+
+def test_filters_keepalives_and_settings_events(daemon: Daemon) -> None:
+    one = daemon.api("POST", "/v1/torrents", {"magnet": _magnet(), "paused": True})[1][
+        "id"
+    ]
+    client = EventClient(daemon, f"?torrent={one}&keepalive=0.5")
+    settings = EventClient(daemon, "?kind=settings_changed")
+    try:
+        daemon.api("POST", "/v1/torrents", {"magnet": _magnet(), "paused": True})
+        daemon.api("POST", f"/v1/torrents/{one}/action", {"type": "remove"})
+        patched = daemon.api("PATCH", "/v1/settings", {"max_active_downloads": 7})
+        assert patched[0] == 200, patched
+        client.wait_for(lambda: client.kinds(one) == ["removed"], "only this torrent")
+        client.wait_for(lambda: client.comments >= 3, "keep-alive comments")
+        settings.wait_for(lambda: settings.events, "settings_changed")
+    finally:
+        client.close()
+        settings.close()
+
+    assert {e["torrent_id"] for e in client.events} == {one}
+    assert settings.events[0]["keys"] == ["max_active_downloads"]
+    bad = daemon.api("GET", "/v1/events?kind=gossip")
+    assert bad[0] == 400 and bad[1]["invalid_params"][0]["name"] == "kind"
+
+
+def test_revaer_tail_resumes_from_its_file(daemon: Daemon) -> None:
+    resume = daemon.data_dir / "tail-position"
+    base = [
+        sys.executable,
+        "-m",
+        "revaer_actors",
+        "--api-url",
+        daemon.api_url,
+        "--data-dir",
+        str(daemon.data_dir),
+        "tail",
+        "--json",
+        "--kind",
+        "torrent_added",
+        "--resume-file",
+        str(resume),
+        "--count",
+        "2",
+    ]
+
+    first = subprocess.Popen(base, stdout=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # let it connect; events before that are not replayed
+    ids = [
+        daemon.api("POST", "/v1/torrents", {"magnet": _magnet(), "paused": True})[1][
+            "id"
+        ]
+        for _ in range(4)
+    ]
+    out, _ = first.communicate(timeout=60)
+    second = subprocess.run(base, capture_output=True, text=True, timeout=60)
+
+    assert first.returncode == 0
+    assert [json.loads(line)["torrent_id"] for line in out.splitlines()] == ids[:2]
+    assert second.returncode == 0, second.stderr
+    assert [
+        json.loads(line)["torrent_id"] for line in second.stdout.splitlines()
+    ] == ids[2:]
+
+
+def test_a_client_that_never_reads_is_dropped_and_never_slows_publishing() -> None:
+    async def scenario() -> tuple[bool, bool, float]:
+        hub = EventHub(window=16)
+        hub.attach(asyncio.get_running_loop())
+        slow, _ = hub.subscribe()
+        fast, _ = hub.subscribe(kinds=["progress"])
+        started = time.monotonic()
+        for i in range(QUEUE_SIZE * 3):
+            hub.publish("progress", "a" * 40, progress=i / (QUEUE_SIZE * 3))
+        publishing = time.monotonic() - started
+        await asyncio.sleep(0.1)  # let the loop deliver
+        drained = 0
+        while not fast.queue.empty() and drained < QUEUE_SIZE:
+            fast.queue.get_nowait()
+            drained += 1
+        return slow.dropped, fast.dropped, publishing
+
+    slow_dropped, fast_dropped, _ = asyncio.run(scenario())
+
+    assert slow_dropped
+    assert fast_dropped  # it did not read during the burst either
+
+
+def test_replay_window_is_bounded() -> None:
+    hub = EventHub(window=10)
+    events = [hub.publish("progress", None, n=i) for i in range(25)]
+
+    _, missed = hub.subscribe(last_id=events[0].id)
+
+    assert [e.data["n"] for e in missed] == list(range(15, 25))
