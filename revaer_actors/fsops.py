@@ -452,8 +452,10 @@ class FsOpsActor(pykka.ThreadingActor):
         return updated
 
     def _announce(self, job: JobRecord, outcome: str | None) -> None:
-        # TODO(when the API streams events): publish fsops_started,
-        # fsops_progress, fsops_completed and fsops_failed from here.
+        # Every job change passes here; the persistence actor publishes the
+        # fsops_* events once each transition is committed.
+        # TODO(long copies): report bytes copied inside the transfer stage as
+        # fsops_progress, through the progress callback of pipeline.transfer.
         log.debug(
             "fs job transition job_id=%d info_hash=%s status=%s stage=%s outcome=%s",
             job.id,
