@@ -7,7 +7,7 @@ SELECT 1;
 
 -- name: server_version
 -- The PostgreSQL version, as /health/full shows it.
-SHOW server_version;
+SELECT current_setting('server_version');
 
 -- name: insert_torrent
 -- Adds a torrent; returns no row when its info hash is already there.
