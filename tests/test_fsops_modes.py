@@ -334,3 +334,70 @@ def test_move_with_extract_keeps_seeding_the_archive_and_files_its_content(
     assert (library / "Show.E02.mkv").read_bytes() == episode
     assert (library / "ep.7z").read_bytes() == archive.read_bytes()
     assert torrent["save_path"] == str(library.parent)
+
+
+def test_a_job_waiting_for_its_retry_resumes_after_a_restart(
+    tmp_path: Path,
+    database_url: str,
+    daemon_factory: list[Daemon],
+    small_disk: Path,
+) -> None:
+    payload = make_payload(tmp_path / "seed", "Big", {"big.bin": 3 * 1024 * 1024})
+    seeder = Seeder(payload)
+    daemon = _start(
+        tmp_path,
+        database_url,
+        daemon_factory,
+        '[fsops]\ntransfer = "copy"\nretry_limit = 10\nretry_base_seconds = 2\n',
+        ["--library-dir", str(small_disk)],
+    )
+    try:
+        daemon.cli("add", seeder.magnet)
+        waiting = daemon.wait_for(
+            lambda: (j := daemon.cli_json("jobs")) and j[0]["next_retry_at"] and j[0],
+            "the first failure",
+        )
+        daemon.stop()
+        subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+        daemon.start()
+        done = daemon.wait_for(
+            lambda: (j := _settled(daemon)) and j["status"] == "moved" and j,
+            "the job to finish after the restart",
+        )
+    finally:
+        seeder.close()
+
+    assert waiting["status"] == "pending"
+    assert waiting["last_error"].startswith("ENOSPC")
+    assert done["id"] == waiting["id"]
+    assert done["attempt"] >= 2
+    assert done["next_retry_at"] is None
+    assert (small_disk / "Big" / "big.bin").read_bytes() == (
+        payload / "big.bin"
+    ).read_bytes()
+
+
+def test_move_with_skip_identical_seeds_from_the_identical_files_already_there(
+    tmp_path: Path, database_url: str, daemon_factory: list[Daemon], seeder: Seeder
+) -> None:
+    daemon = _start(
+        tmp_path,
+        database_url,
+        daemon_factory,
+        '[fsops]\non_conflict = "skip_identical"\n',
+    )
+    library = daemon.data_dir / "library" / "Show.S01"
+    for name in FILES:
+        (library / name).parent.mkdir(parents=True, exist_ok=True)
+        (library / name).write_bytes((seeder.payload / name).read_bytes())
+
+    info_hash = daemon.cli("add", seeder.magnet).stdout.strip()
+    job = daemon.wait_for(lambda: _settled(daemon), "the job")
+    torrent = daemon.wait_for(
+        lambda: (t := daemon.cli_json("status", info_hash))["state"] == "seeding" and t,
+        "seeding from the library",
+    )
+
+    assert job["status"] == "moved", job
+    assert torrent["save_path"] == str(library.parent)
+    assert _same_bytes(library, seeder.payload)
