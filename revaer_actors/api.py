@@ -28,6 +28,7 @@ from revaer_actors.errors import (
     EngineError,
     InvalidInput,
     JobNotFound,
+    JobNotRetryable,
     RevaerError,
     TorrentExists,
     TorrentNotFound,
@@ -101,6 +102,8 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         )
     except (TorrentNotFound, JobNotFound) as exc:
         return problem(404, "not-found", "Not found", str(exc))
+    except JobNotRetryable as exc:
+        return problem(409, "job-not-failed", "Job is not failed", str(exc))
     except TorrentExists as exc:
         return problem(409, "already-exists", "Torrent already exists", str(exc))
     except DatabaseUnavailable as exc:
@@ -204,6 +207,7 @@ def create_app(services: Services) -> web.Application:
             web.post("/v1/torrents/{id}/select", torrent_select),
             web.get("/v1/fs-jobs", list_jobs),
             web.get("/v1/fs-jobs/{id}", get_job),
+            web.post("/v1/fs-jobs/{id}/retry", retry_job),
             web.get("/v1/settings", get_settings),
             web.patch("/v1/settings", patch_settings),
             web.get("/v1/events", events_stream),
@@ -467,6 +471,20 @@ async def _read(services: Services, work: Callable[[Any], T]) -> T:
         raise DatabaseUnavailable(
             "the database is unreachable; try again later"
         ) from exc
+
+
+def _job_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise JobNotFound(-1) from None
+    return int(raw)
+
+
+async def retry_job(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    job_id = _job_id(request)
+    job = await services.bridge.ask(services.orchestrator.retry_job(job_id))
+    return web.json_response(job.as_json(), status=202)
 
 
 async def get_settings(request: web.Request) -> web.Response:

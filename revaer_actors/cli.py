@@ -373,6 +373,21 @@ def jobs(ctx: click.Context, status: str | None, as_json: bool) -> None:
     console.print(table)
 
 
+@jobs.command("retry")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def jobs_retry(api: Api, job_id: str, as_json: bool) -> None:
+    """Retry failed post-processing job JOB_ID from the stage it failed in."""
+    if not job_id.isdigit():
+        _fail(EXIT_BAD_INPUT, f"job id must be a number, got {job_id!r}")
+    job = _request(api, "POST", f"/v1/fs-jobs/{job_id}/retry")
+    if as_json:
+        click.echo(json.dumps(job, indent=2))
+        return
+    click.echo(f"job {job['id']} queued again at stage {job['stage']}")
+
+
 @jobs.command(name="show")
 @click.argument("job_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -388,6 +403,8 @@ def jobs_show(api: Api, job_id: str, as_json: bool) -> None:
         console.print(f"[bold]{key}[/bold]: {escape(str(shown))}", highlight=False)
     for step in job["history"]:
         line = f"  {step['at']}  {step['status']:<8} {step['stage']}"
+        if step.get("outcome"):
+            line += f" {step['outcome']}"
         if step["message"]:
             line += f"  {step['message']}"
         console.print(line, highlight=False, markup=False)

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from revaer_actors.errors import ConfigError
+from revaer_actors.errors import ConfigError, InvalidInput
+from revaer_actors.policy import FsOpsSettings, settings_from_file
 from revaer_actors.settings import Settings, from_file, parse_listen
 
 DEFAULT_API_LISTEN = "127.0.0.1:7070"
@@ -25,6 +26,7 @@ _TOP_KEYS = {
     "engine",
     "seeding",
     "categories",
+    "fsops",
 }
 
 
@@ -40,6 +42,7 @@ class Config:
         default_factory=lambda: QbittorrentCredentials()
     )
     settings: Settings = field(default_factory=Settings)
+    fsops: FsOpsSettings = field(default_factory=FsOpsSettings)
     api_auth: bool = True
 
     @property
@@ -73,8 +76,16 @@ def load_config(
         library_dir=_dir(library_dir, file.get("library_dir"), data_dir, "library"),
         qbittorrent=parse_credentials(file.get("qbittorrent", {})),
         settings=_settings(file, bt_listen),
+        fsops=_fsops(file),
         api_auth=api_auth,
     )
+
+
+def _fsops(file: dict[str, Any]) -> FsOpsSettings:
+    try:
+        return settings_from_file(file.get("fsops"))
+    except InvalidInput as exc:
+        raise ConfigError(f"revaer.toml: {exc.detail}") from None
 
 
 def _api_auth(value: Any, host: str) -> bool:

@@ -25,7 +25,7 @@ from revaer_actors.bridge import ActorBridge
 from revaer_actors.config import Config
 from revaer_actors.database import EmbeddedPostgres, migrate, open_pool
 from revaer_actors.events import EventHub
-from revaer_actors.fsops import FsOpsActor
+from revaer_actors.fsops import FsOpsActor, FsOpsPool
 from revaer_actors.orchestrator import OrchestratorActor
 from revaer_actors.persistence import PersistenceActor
 from revaer_actors.session import SessionActor
@@ -75,9 +75,16 @@ def run(config: Config) -> None:
 def start_actors(config: Config, pool: ConnectionPool, events: EventHub) -> Actors:
     persistence = PersistenceActor.start(pool, events).proxy()
     session = SessionActor.start(config.settings).proxy()
-    fsops = FsOpsActor.start(
-        persistence, session, config.library_dir, config.downloads_dir
-    ).proxy()
+    fsops = FsOpsPool(
+        config.fsops.workers,
+        lambda: FsOpsActor.start(
+            persistence,
+            session,
+            config.library_dir,
+            config.downloads_dir,
+            config.fsops,
+        ).proxy(),
+    )
     orchestrator = OrchestratorActor.start(
         persistence,
         session,
@@ -85,6 +92,7 @@ def start_actors(config: Config, pool: ConnectionPool, events: EventHub) -> Acto
         config.downloads_dir,
         config.library_dir,
         config.settings,
+        fsops_settings=config.fsops,
         events=events,
     ).proxy()
 
@@ -94,13 +102,17 @@ def start_actors(config: Config, pool: ConnectionPool, events: EventHub) -> Acto
     fsops.subscribe(
         lambda info_hash, save_path, library_path: orchestrator.torrent_relocated(
             info_hash, save_path, library_path
-        )
-    ).get()
+        ),
+        lambda info_hash, running: orchestrator.job_running(info_hash, running),
+    )
     return Actors(persistence, session, fsops, orchestrator)
 
 
 def stop_actors(actors: Actors) -> None:
     for proxy in reversed(actors.in_start_order()):
+        if isinstance(proxy, FsOpsPool):
+            proxy.stop(SHUTDOWN_TIMEOUT)
+            continue
         try:
             proxy.actor_ref.stop(timeout=SHUTDOWN_TIMEOUT)
         except pykka.ActorDeadError:

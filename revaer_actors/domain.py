@@ -23,6 +23,8 @@ class TorrentState(enum.StrEnum):
     COMPLETED = "completed"
     PAUSED = "paused"
     FAILED = "failed"
+    # Only in views: shown while an FsOps job runs, never stored.
+    MOVING = "moving"
 
 
 class JobStatus(enum.StrEnum):
@@ -35,6 +37,9 @@ class JobStatus(enum.StrEnum):
 
 class TransferMode(enum.StrEnum):
     MOVE = "move"
+    COPY = "copy"
+    HARDLINK = "hardlink"
+    HARDLINK_OR_COPY = "hardlink_or_copy"
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,8 @@ class TorrentRecord:
     metainfo: bytes | None = field(default=None, repr=False)
     resume_data: bytes | None = field(default=None, repr=False)
     files: tuple[FileEntry, ...] = ()
+    # The torrent's own FsOps policy keys (validated), over its category's.
+    fsops: tuple[tuple[str, Any], ...] = ()
 
     def evolve(self, **changes: Any) -> TorrentRecord:
         return replace(self, **changes)
@@ -152,6 +159,7 @@ class TorrentRecord:
             "library_path": self.library_path,
             "added_at": self.added_at.isoformat(),
             "completed_at": _iso(self.completed_at),
+            "fsops": fsops_json(self.fsops),
             "files": [
                 {**f.as_json(), "priority": PRIORITY_NAMES[p]}
                 for f, p in zip(self.files, self.file_priorities(), strict=True)
@@ -174,6 +182,10 @@ class JobRecord:
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+    next_retry_at: datetime | None = None
+    policy: dict[str, Any] | None = field(default=None, hash=False)
+    plan: dict[str, Any] | None = field(default=None, hash=False, repr=False)
+    note: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -186,9 +198,17 @@ class JobRecord:
             "dst_path": self.dst_path,
             "attempt": self.attempt,
             "last_error": self.last_error,
+            "next_retry_at": _iso(self.next_retry_at),
+            "note": self.note,
+            "policy": self.policy,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }
+
+
+def fsops_json(changes: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    """A torrent's policy keys as JSON (glob tuples become lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in changes}
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -41,6 +41,15 @@ class JobNotFound(RevaerError):
         self.job_id = job_id
 
 
+class JobNotRetryable(RevaerError):
+    """Only a failed job can be retried by hand."""
+
+    def __init__(self, job_id: int, status: str) -> None:
+        super().__init__(f"fs job {job_id} is {status}; only a failed job is retried")
+        self.job_id = job_id
+        self.status = status
+
+
 class DatabaseUnavailable(RevaerError):
     """A write that needs a durable answer could not be committed."""
 

@@ -1,68 +1,56 @@
-"""The FsOps actor: files a completed download into the library.
+"""The FsOps actors: file each completed download into the library.
 
-This first pipeline has one transfer mode, `move`, done by libtorrent's
-move_storage so the torrent keeps seeding from the library. Every transition is
-committed before the next step starts: `pending` when the job is opened,
-`moving` before the engine is asked to move, `moved` with the destination once
-libtorrent reports the files in place, or `failed` with the reason.
+A job runs the stages of `pipeline.STAGES` in order. Each stage is committed as
+started (the job's `stage` column and a history row) before it touches a file,
+and as done before the next one starts, so a crash resumes the job at the stage
+it was in. The plan, with every destination, is stored with the job: a resumed
+job files the same tree it planned, and a stage run twice leaves the same result.
+
+`transfer = move` keeps libtorrent's move_storage, so the torrent goes on
+seeding from the library; the job waits for libtorrent's answer between the
+start and the end of its transfer stage.
+
+Several actors run jobs side by side (`FsOpsPool`); a torrent always goes to the
+same actor, so one torrent never has two jobs running at once.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
+import threading
+import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pykka
 
+from revaer_actors import pipeline
 from revaer_actors.domain import JobRecord, JobStatus, TorrentRecord, TransferMode
-from revaer_actors.errors import EngineError, RevaerError
+from revaer_actors.errors import EngineError, InvalidInput, RevaerError
+from revaer_actors.pipeline import STAGES, Plan, PlanInput, StageFailed, describe
+from revaer_actors.policy import FsOpsSettings, Policy, parse_changes
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Destination:
-    parent: Path
-    payload: Path
-
-
-def plan_destination(library: Path, record: TorrentRecord) -> Destination:
-    """`<library>/<category>/<name>`, or `<library>/<name>` without a category.
-
-    Refuses anything that would land outside the library: categories are
-    checked at the API, names by libtorrent, and this is the last line.
-    """
-    root = library.resolve()
-    parent = root / record.category if record.category else root
-    payload = parent / record.name
-    try:
-        folder = parent.resolve()
-        landing = payload.resolve().parent
-    except (OSError, ValueError) as exc:
-        raise RevaerError(f"destination {payload} cannot be resolved: {exc}") from exc
-    # The payload must be a direct child of its folder and the folder inside
-    # the library: this refuses "..", ".", absolute names and separators alike.
-    # resolve() follows symlinks, so a category folder that links out of the
-    # library is refused too.
-    if (
-        record.name in ("", ".", "..")
-        or landing != folder
-        or not folder.is_relative_to(root)
-    ):
-        raise RevaerError(f"destination {payload} is outside the library {root}")
-    return Destination(parent=parent, payload=payload)
+ASK_TIMEOUT = 30.0
+WAITING = "waiting for libtorrent"
 
 
 @dataclass
-class _Move:
+class _Run:
     job: JobRecord
-    destination: Destination
-    verify: bool = False
+    record: TorrentRecord
+    policy: Policy | None = None
+    plan: Plan | None = None
+    notes: list[str] = field(default_factory=list)
+    # Columns a stage sets along with its "done" row (policy, plan, note).
+    changes: dict[str, Any] = field(default_factory=dict)
+    # The stage a crash or a failure interrupted, when this run resumes one.
+    resumed_at: str | None = None
 
 
 class FsOpsActor(pykka.ThreadingActor):
@@ -72,143 +60,414 @@ class FsOpsActor(pykka.ThreadingActor):
         session: Any,
         library: Path,
         downloads: Path,
+        settings: FsOpsSettings | None = None,
     ) -> None:
         super().__init__()
         self._persistence = persistence
         self._session = session
         self._library = library
         self._downloads = downloads
+        self._settings = settings or FsOpsSettings()
         self._relocated: Callable[[str, str, str], object] | None = None
-        self._moves: dict[str, _Move] = {}
+        self._running: Callable[[str, bool], object] | None = None
+        # Jobs waiting for libtorrent to finish a move, by info hash.
+        self._moves: dict[str, _Run] = {}
+        self._records: dict[str, TorrentRecord] = {}
+        self._timers: dict[str, threading.Timer] = {}
 
-    def subscribe(self, relocated: Callable[[str, str, str], object]) -> None:
-        """Who to tell when a torrent's payload has a new home (the orchestrator)."""
+    def on_start(self) -> None:
+        self._me = self.actor_ref.proxy()
+
+    def on_stop(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+
+    def subscribe(
+        self,
+        relocated: Callable[[str, str, str], object],
+        running: Callable[[str, bool], object] | None = None,
+    ) -> None:
+        """Who to tell when a payload has a new home, and when a job runs."""
         self._relocated = relocated
+        self._running = running
+
+    # Messages.
 
     def post_process(self, record: TorrentRecord) -> None:
         """Files a completed torrent; told, so failures are logged here."""
+        self._records[record.info_hash] = record
         try:
             self._post_process(record)
         except RevaerError as exc:
-            # TODO(outage handling): retry the job when the database is back;
-            # today it is picked up again at the next boot or completion.
+            # The database is down: the orchestrator asks again once it is back.
+            self._set_running(record.info_hash, False)
             log.warning("fs job deferred info_hash=%s cause=%s", record.info_hash, exc)
+
+    def retry_due(self, info_hash: str) -> None:
+        self._timers.pop(info_hash, None)
+        record = self._records.get(info_hash)
+        if record is not None:
+            self.post_process(record)
+
+    def storage_moved(self, info_hash: str, path: str) -> None:
+        run = self._moves.pop(info_hash, None)
+        if run is None:
+            return
+        try:
+            self._after_move(run)
+        except RevaerError as exc:
+            _not_recorded(run.job, exc)
+
+    def storage_move_failed(self, info_hash: str, error: str) -> None:
+        run = self._moves.pop(info_hash, None)
+        if run is None:
+            return
+        try:
+            self._failure(run, "transfer", StageFailed(f"libtorrent: {error}"))
+        except RevaerError as exc:
+            _not_recorded(run.job, exc)
+
+    def forget(self, info_hash: str) -> None:
+        """The torrent was removed: its job went with it."""
+        self._moves.pop(info_hash, None)
+        self._records.pop(info_hash, None)
+        timer = self._timers.pop(info_hash, None)
+        if timer is not None:
+            timer.cancel()
+
+    # The job.
 
     def _post_process(self, record: TorrentRecord) -> None:
         info_hash = record.info_hash
         if info_hash in self._moves:
             return
 
-        job = self._persistence.latest_job(info_hash).get(timeout=30)
+        job = self._persistence.latest_job(info_hash).get(timeout=ASK_TIMEOUT)
         if job is not None and job.status not in (JobStatus.PENDING, JobStatus.MOVING):
             # Done, or failed: a failed job waits for a retry by hand rather
             # than failing again at every boot and recheck.
             return
         if job is None:
-            src = str(Path(record.save_path) / record.name)
-            job = self._persistence.open_job(info_hash, TransferMode.MOVE, src).get(
-                timeout=30
-            )
+            job = self._open(record)
             if job is None:
                 return
-            log.info("fs job opened job_id=%d info_hash=%s", job.id, info_hash)
+        if self._not_due(job, info_hash):
+            return
+        self._run(_Run(job, record))
 
-        self._start_move(job, record)
-
-    def _start_move(self, job: JobRecord, record: TorrentRecord) -> None:
-        resuming = job.status is JobStatus.MOVING and job.dst_path is not None
+    def _open(self, record: TorrentRecord) -> JobRecord | None:
         try:
-            if resuming:
-                payload = Path(job.dst_path or "")
-                destination = Destination(parent=payload.parent, payload=payload)
-            else:
-                destination = plan_destination(self._library, record)
-        except RevaerError as exc:
-            self._fail(job, "plan", str(exc))
-            return
+            mode = self._settings.policy_for(record.category, dict(record.fsops))
+            transfer = TransferMode(mode.transfer)
+        except InvalidInput:
+            transfer = TransferMode(self._settings.defaults.transfer)
+        src = str(Path(record.save_path) / record.name)
+        job: JobRecord | None = self._persistence.open_job(
+            record.info_hash, transfer, src
+        ).get(timeout=ASK_TIMEOUT)
+        if job is not None:
+            log.info("fs job opened job_id=%d info_hash=%s", job.id, record.info_hash)
+        return job
 
-        already_there = Path(record.save_path).resolve() == destination.parent.resolve()
-        if already_there:
-            self._finish(job, record.info_hash, destination)
-            return
-        # A move cut short by a crash left part of the payload at its
-        # destination, which the plan checked was free: those files are ours,
-        # so the move goes on and replaces them, then the data is rechecked.
-        if os.path.lexists(destination.payload) and not resuming:
-            self._fail(
-                job, "plan", f"destination already exists: {destination.payload}"
+    def _not_due(self, job: JobRecord, info_hash: str) -> bool:
+        """A job waiting out its backoff gets a timer instead of a run."""
+        if job.next_retry_at is None:
+            return False
+        wait = (job.next_retry_at - datetime.now(UTC)).total_seconds()
+        if wait <= 0:
+            return False
+        if info_hash not in self._timers:
+            timer = threading.Timer(wait, lambda: self._me.retry_due(info_hash))
+            timer.daemon = True
+            self._timers[info_hash] = timer
+            timer.start()
+        return True
+
+    def _run(self, run: _Run, fresh: bool = True) -> None:
+        stage = run.job.stage if run.job.stage in STAGES else _legacy(run.job)
+        if fresh:
+            run.resumed_at = stage if run.job.attempt > 0 else None
+        if run.job.policy is not None:
+            run.policy = _stored_policy(run.job.policy)
+        if run.job.plan is not None:
+            run.plan = Plan.from_json(run.job.plan)
+        if run.policy is None or (run.plan is None and stage not in STAGES[:2]):
+            # Nothing decided yet survives: the job starts over, touching
+            # nothing it did not plan.
+            stage = "validate"
+        self._set_running(run.record.info_hash, True)
+
+        for name in STAGES[STAGES.index(stage) :]:
+            run.job = self._transition(
+                run.job, JobStatus.MOVING, name, "started", new_attempt=fresh
             )
-            return
+            fresh = False
+            try:
+                message = self._stage(name, run)
+            except (StageFailed, OSError) as exc:
+                self._failure(run, name, exc)
+                return
+            if message == WAITING or name == "finalise":
+                return
+            changes, run.changes = run.changes, {}
+            run.job = self._transition(
+                run.job, JobStatus.MOVING, name, "done", message=message, **changes
+            )
 
+    def _stage(self, name: str, run: _Run) -> str | None:
+        return str(_STAGE_STEPS[name](self, run) or "") or None
+
+    def _validate(self, run: _Run) -> str:
         try:
-            destination.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            self._fail(job, "plan", f"cannot create {destination.parent}: {exc}")
-            return
+            run.policy = self._settings.policy_for(
+                run.record.category, dict(run.record.fsops)
+            )
+        except InvalidInput as exc:
+            raise StageFailed(exc.detail, permanent=True) from None
+        run.changes["policy"] = run.policy.as_json()
+        return f"transfer={run.policy.transfer} template={run.policy.template}"
 
-        job = self._persistence.update_job(
-            job.id,
-            JobStatus.MOVING,
-            "transfer",
-            dst_path=str(destination.payload),
-            new_attempt=True,
-        ).get(timeout=30)
-        self._moves[record.info_hash] = _Move(job, destination, verify=resuming)
+    def _plan(self, run: _Run) -> str:
+        assert run.policy is not None
+        if run.plan is None:
+            given = PlanInput(
+                run.record, run.policy, self._settings, self._library, run.job.id
+            )
+            run.plan = pipeline.plan(given)
+            run.notes += given.notes
+            run.changes.update(
+                plan=run.plan.as_json(),
+                dst_path=run.plan.payload,
+                note="; ".join(given.notes) or None,
+            )
+        plan = run.plan
+        return f"files={len(plan.ops)} skipped={len(plan.skipped)} dst={plan.payload}"
+
+    def _extract(self, run: _Run) -> str | None:
+        assert run.policy is not None and run.plan is not None
+        if not run.policy.extract:
+            return "off"
+        written = pipeline.extract(run.plan, run.job.id, self._settings)
+        return f"archives={len(run.plan.archives)} bytes={written}"
+
+    def _flatten(self, run: _Run) -> str:
+        assert run.policy is not None and run.plan is not None
+        # The plan already put every file at the payload's top level; this
+        # stage records what flattening changed.
+        if not run.policy.flatten:
+            return "off"
+        return f"lifted={run.plan.lifted}"
+
+    def _transfer(self, run: _Run) -> str | None:
+        assert run.policy is not None and run.plan is not None
+        removed = pipeline.remove_temp_files(run.plan, run.job.id)
+        if removed:
+            log.info(
+                "fs job temporary files removed job_id=%d info_hash=%s count=%d",
+                run.job.id,
+                run.record.info_hash,
+                removed,
+            )
+        if run.policy.transfer == "move":
+            return self._start_move(run)
+        result = pipeline.transfer(
+            run.plan,
+            run.job.id,
+            run.policy.transfer,
+            verify_hash=run.policy.verify == "hash",
+        )
+        if result.fallback is not None:
+            run.notes.append(result.fallback)
+            run.changes["note"] = result.fallback
+        return (
+            f"placed={result.placed} already={result.already} "
+            f"bytes={result.copied_bytes}"
+            + (f" ({result.fallback})" if result.fallback else "")
+        )
+
+    def _start_move(self, run: _Run) -> str:
+        assert run.plan is not None
+        record = run.record
+        parent = run.plan.parent
+        if Path(record.save_path).resolve() == parent.resolve():
+            pipeline.transfer(run.plan, run.job.id, "move")
+            return "already in place"
+        # A move cut short by a crash left partial copies at the destination,
+        # which the plan had found free: they are ours to replace.
+        resuming = run.resumed_at == "transfer"
+        parent.mkdir(parents=True, exist_ok=True)
+        self._moves[record.info_hash] = run
         log.info(
             "fs job moving job_id=%d info_hash=%s dst=%s",
-            job.id,
+            run.job.id,
             record.info_hash,
-            destination.payload,
+            run.plan.payload,
         )
         try:
             self._session.move_storage(
-                record.info_hash, str(destination.parent), replace=resuming
-            ).get(timeout=30)
+                record.info_hash,
+                str(parent),
+                replace=resuming,
+                keep_existing=run.plan.keep_existing,
+            ).get(timeout=ASK_TIMEOUT)
         except EngineError as exc:
             self._moves.pop(record.info_hash, None)
-            self._fail(job, "transfer", exc.detail)
+            raise StageFailed(f"libtorrent: {exc.detail}") from None
+        return WAITING
 
-    def storage_moved(self, info_hash: str, path: str) -> None:
-        move = self._moves.pop(info_hash, None)
-        if move is None:
-            return
-
+    def _after_move(self, run: _Run) -> None:
+        """libtorrent moved the files: the transfer ends, the next stages run."""
+        assert run.plan is not None
         try:
-            self._finish(move.job, info_hash, move.destination)
-            if move.verify:
-                self._session.recheck(info_hash).get(timeout=30)
-        except RevaerError as exc:
-            _not_recorded(move, exc)
-
-    def storage_move_failed(self, info_hash: str, error: str) -> None:
-        move = self._moves.pop(info_hash, None)
-        if move is None:
+            result = pipeline.transfer(run.plan, run.job.id, "move")
+        except (StageFailed, OSError) as exc:
+            self._failure(run, "transfer", exc)
             return
+        self._relocate(run, save_path=str(run.plan.parent))
+        run.job = self._transition(
+            run.job,
+            JobStatus.MOVING,
+            "transfer",
+            "done",
+            message=f"moved by libtorrent; extracted placed={result.placed}",
+        )
+        self._continue(run, "permissions")
 
-        try:
-            self._fail(move.job, "transfer", error)
-        except RevaerError as exc:
-            _not_recorded(move, exc)
+    def _continue(self, run: _Run, stage: str) -> None:
+        run.job = replace(run.job, stage=stage)
+        self._run(run, fresh=False)
 
-    def forget(self, info_hash: str) -> None:
-        """The torrent was removed: a move in flight no longer has a job."""
-        self._moves.pop(info_hash, None)
+    def _permissions(self, run: _Run) -> str:
+        assert run.policy is not None and run.plan is not None
+        seeded = [op for op in run.plan.ops if op.seeded]
+        changed = pipeline.permissions(run.plan, run.policy)
+        return f"changed={changed} seeded={len(seeded)}"
 
-    def _finish(self, job: JobRecord, info_hash: str, destination: Destination) -> None:
+    def _cleanup(self, run: _Run) -> str:
+        assert run.policy is not None and run.plan is not None
+        dropped, notes = pipeline.cleanup(run.plan, run.job.id, run.policy)
+        run.notes += notes
+        return f"dropped={dropped}" + (f" ({'; '.join(notes)})" if notes else "")
+
+    def _finalise(self, run: _Run) -> None:
+        assert run.policy is not None and run.plan is not None
+        record = run.record
+        pipeline.write_meta(run.plan, record, run.job.id, run.policy.transfer)
+        save_path = (
+            str(run.plan.parent) if run.policy.transfer == "move" else record.save_path
+        )
         job = self._persistence.finish_job_moved(
-            job.id, info_hash, str(destination.parent), str(destination.payload)
-        ).get(timeout=30)
-        if self._relocated is not None:
-            self._relocated(
-                info_hash, str(destination.parent), str(destination.payload)
-            )
+            run.job.id,
+            record.info_hash,
+            save_path,
+            run.plan.payload,
+            "; ".join(run.notes) or None,
+        ).get(timeout=ASK_TIMEOUT)
+        self._announce(job, "moved")
+        self._relocate(run, save_path)
+        self._set_running(record.info_hash, False)
         log.info(
             "fs job moved job_id=%d info_hash=%s dst=%s",
             job.id,
-            info_hash,
-            destination.payload,
+            record.info_hash,
+            run.plan.payload,
         )
-        self._remove_empty_folder(Path(job.src_path).parent)
+        if run.policy.transfer == "move":
+            self._remove_empty_folder(Path(job.src_path).parent)
+            if run.resumed_at == "transfer" or run.policy.verify == "hash":
+                # A move cut short by a crash replaced partial copies, or the
+                # policy asks for hashes: libtorrent checks every piece.
+                self._session.recheck(record.info_hash).get(timeout=ASK_TIMEOUT)
+
+    def _relocate(self, run: _Run, save_path: str) -> None:
+        if self._relocated is not None and run.plan is not None:
+            self._relocated(run.record.info_hash, save_path, run.plan.payload)
+
+    def _failure(self, run: _Run, stage: str, exc: Exception) -> None:
+        """Retries later with a growing delay, or fails the job for good."""
+        if isinstance(exc, OSError):
+            message, permanent = describe(exc), False
+        else:
+            message = str(exc)
+            permanent = isinstance(exc, StageFailed) and exc.permanent
+        info_hash = run.record.info_hash
+        limit = self._settings.retry_limit
+        if run.plan is not None and run.policy and run.policy.transfer != "move":
+            pipeline.remove_empty_folders(run.plan)
+        if permanent or run.job.attempt >= limit:
+            run.job = self._transition(
+                run.job, JobStatus.FAILED, stage, "failed", error=message
+            )
+            self._set_running(info_hash, False)
+            log.warning(
+                "fs job failed job_id=%d info_hash=%s stage=%s attempts=%d cause=%s",
+                run.job.id,
+                info_hash,
+                stage,
+                run.job.attempt,
+                message,
+            )
+            return
+
+        delay = self._settings.retry_base_seconds * 2 ** (run.job.attempt - 1)
+        due = datetime.now(UTC) + timedelta(seconds=delay)
+        run.job = self._transition(
+            run.job,
+            JobStatus.PENDING,
+            stage,
+            "retry",
+            error=message,
+            next_retry_at=due,
+        )
+        self._set_running(info_hash, False)
+        log.warning(
+            "fs job retry scheduled job_id=%d info_hash=%s stage=%s attempt=%d "
+            "delay=%.1f cause=%s",
+            run.job.id,
+            info_hash,
+            stage,
+            run.job.attempt,
+            delay,
+            message,
+        )
+        self._not_due(run.job, info_hash)
+
+    def _transition(
+        self,
+        job: JobRecord,
+        status: JobStatus,
+        stage: str,
+        outcome: str | None,
+        **changes: Any,
+    ) -> JobRecord:
+        """Every change of a job goes through here, committed before it returns.
+
+        A history row is written for each outcome (started, done, retry,
+        failed); changes without one only update the job's columns.
+        """
+        updated: JobRecord = self._persistence.update_job(
+            job.id, status, stage, outcome=outcome, **changes
+        ).get(timeout=ASK_TIMEOUT)
+        self._announce(updated, outcome)
+        return updated
+
+    def _announce(self, job: JobRecord, outcome: str | None) -> None:
+        # Every job change passes here; the persistence actor publishes the
+        # fsops_* events once each transition is committed.
+        # TODO(long copies): report bytes copied inside the transfer stage as
+        # fsops_progress, through the progress callback of pipeline.transfer.
+        log.debug(
+            "fs job transition job_id=%d info_hash=%s status=%s stage=%s outcome=%s",
+            job.id,
+            job.torrent_id,
+            job.status,
+            job.stage,
+            outcome,
+        )
+
+    def _set_running(self, info_hash: str, running: bool) -> None:
+        if self._running is not None:
+            self._running(info_hash, running)
 
     def _remove_empty_folder(self, folder: Path) -> None:
         """Drops the torrent's own download folder once the move emptied it."""
@@ -216,44 +475,106 @@ class FsOpsActor(pykka.ThreadingActor):
         if folder.resolve().parent != root:
             return
         # Bottom-up, folders only: a file anywhere keeps its folders in place.
-        # A folder that is not empty, or already gone, raises and stays as is.
         for current, _, _ in os.walk(folder, topdown=False):
-            with contextlib.suppress(OSError):
+            try:
                 os.rmdir(current)
-
-    def _fail(self, job: JobRecord, stage: str, error: str) -> None:
-        self._persistence.update_job(job.id, JobStatus.FAILED, stage, error=error).get(
-            timeout=30
-        )
-        log.warning(
-            "fs job failed job_id=%d info_hash=%s stage=%s cause=%s",
-            job.id,
-            job.torrent_id,
-            stage,
-            error,
-        )
+            except OSError:
+                continue
 
 
-def _not_recorded(move: _Move, exc: RevaerError) -> None:
-    # The torrent was removed meanwhile, or the database is down: the move
-    # happened but its job row could not say so.
+_STAGE_STEPS: dict[str, Callable[[FsOpsActor, _Run], Any]] = {
+    "validate": FsOpsActor._validate,
+    "plan": FsOpsActor._plan,
+    "extract": FsOpsActor._extract,
+    "flatten": FsOpsActor._flatten,
+    "transfer": FsOpsActor._transfer,
+    "permissions": FsOpsActor._permissions,
+    "cleanup": FsOpsActor._cleanup,
+    "finalise": FsOpsActor._finalise,
+}
+
+
+def _legacy(job: JobRecord) -> str:
+    """Jobs written before the stages existed: 'transfer' or the first stage."""
+    return "transfer" if job.dst_path and job.plan else "validate"
+
+
+def _stored_policy(data: dict[str, Any]) -> Policy:
+    changes = parse_changes(
+        {k: v for k, v in data.items() if v is not None}, "stored policy"
+    )
+    return Policy(**{**Policy().__dict__, **changes})
+
+
+def _not_recorded(job: JobRecord, exc: RevaerError) -> None:
+    # The torrent was removed meanwhile, or the database is down: the files
+    # moved but the job row could not say so.
     log.warning(
         "fs job not recorded job_id=%d info_hash=%s cause=%s",
-        move.job.id,
-        move.job.torrent_id,
+        job.id,
+        job.torrent_id,
         exc,
     )
+
+
+class FsOpsPool:
+    """A few FsOps actors; each torrent always goes to the same one.
+
+    It offers the actor's messages, so the orchestrator and the torrent actors
+    use it as they would one actor's proxy.
+    """
+
+    def __init__(self, workers: int, start: Callable[[], Any]) -> None:
+        self._proxies = [start() for _ in range(max(1, workers))]
+
+    def _for(self, info_hash: str) -> Any:
+        return self._proxies[zlib.crc32(info_hash.encode()) % len(self._proxies)]
+
+    def subscribe(self, *args: Any) -> Any:
+        for proxy in self._proxies:
+            proxy.subscribe(*args).get(timeout=ASK_TIMEOUT)
+        return None
+
+    def post_process(self, record: TorrentRecord) -> Any:
+        return self._for(record.info_hash).post_process(record)
+
+    def storage_moved(self, info_hash: str, path: str) -> Any:
+        return self._for(info_hash).storage_moved(info_hash, path)
+
+    def storage_move_failed(self, info_hash: str, error: str) -> Any:
+        return self._for(info_hash).storage_move_failed(info_hash, error)
+
+    def forget(self, info_hash: str) -> Any:
+        return self._for(info_hash).forget(info_hash)
+
+    @property
+    def actor_ref(self) -> FsOpsPool:
+        """Health checks ask an actor's ref whether it lives; for the pool,
+        every actor must."""
+        return self
+
+    def is_alive(self) -> bool:
+        return all(proxy.actor_ref.is_alive() for proxy in self._proxies)
+
+    def stop(self, timeout: float) -> None:
+        for proxy in self._proxies:
+            try:
+                proxy.actor_ref.stop(timeout=timeout)
+            except pykka.ActorDeadError:
+                continue
 
 
 def interrupted_move_landed(job: JobRecord) -> Path | None:
     """The folder a move reached before a crash, or None if it did not finish.
 
-    A crash between libtorrent moving the files and the `moved` commit leaves
-    the payload at the destination and the row pointing at the old folder.
-    Boot must re-add such a torrent from the destination, or libtorrent would
-    find nothing at the old path and download it all again.
+    A crash between libtorrent moving the files and the commit that follows
+    leaves the payload at the destination and the row pointing at the old
+    folder. Boot must re-add such a torrent from the destination, or libtorrent
+    would find nothing at the old path and download it all again.
     """
     if job.status is not JobStatus.MOVING or job.dst_path is None:
+        return None
+    if job.transfer_mode is not TransferMode.MOVE or job.stage != "transfer":
         return None
 
     if os.path.lexists(job.dst_path) and not os.path.lexists(job.src_path):

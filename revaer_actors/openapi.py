@@ -222,6 +222,18 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/v1/fs-jobs/{id}/retry": {
+            "post": {
+                "summary": "Put a failed job back in the queue at its failed stage",
+                "parameters": [_ID],
+                "responses": {
+                    "202": _json(_ref("Job"), "The job, pending again."),
+                    "409": _problem("The job is not failed."),
+                    **_NOT_FOUND,
+                    **_ERRORS,
+                },
+            }
+        },
         "/v1/events": {
             "get": {
                 "summary": "Server-sent events; Last-Event-ID replays a bounded window",
@@ -340,6 +352,7 @@ _TORRENT_FIELDS = {
     "library_path": {"type": ["string", "null"]},
     "added_at": {"type": "string", "format": "date-time"},
     "completed_at": {"type": ["string", "null"], "format": "date-time"},
+    "fsops": {"type": "object", "description": "The torrent's own FsOps policy."},
     "files": {"type": "array", "items": {"type": "object"}},
 }
 
@@ -383,6 +396,10 @@ def _schemas() -> dict[str, Any]:
                 "tags": {"type": "array", "items": {"type": "string"}},
                 "paused": {"type": "boolean"},
                 "save_path": {"type": "string"},
+                "fsops": {
+                    "type": "object",
+                    "description": "FsOps policy keys over the category's.",
+                },
             },
         },
         "Job": {"type": "object", "required": ["id", "torrent_id", "status", "stage"]},

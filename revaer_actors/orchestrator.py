@@ -42,6 +42,7 @@ from revaer_actors.errors import (
 )
 from revaer_actors.events import EventHub
 from revaer_actors.fsops import interrupted_move_landed
+from revaer_actors.policy import FsOpsSettings
 from revaer_actors.session import EngineAdd
 from revaer_actors.settings import (
     GoalDecision,
@@ -75,6 +76,7 @@ class OrchestratorActor(pykka.ThreadingActor):
         library: Path,
         settings: Settings,
         quiet_spell: float = QUIET_SPELL,
+        fsops_settings: FsOpsSettings | None = None,
         events: EventHub | None = None,
     ) -> None:
         super().__init__()
@@ -91,6 +93,9 @@ class OrchestratorActor(pykka.ThreadingActor):
         self._file_settings = settings
         self._settings = settings
         self._quiet_spell = quiet_spell
+        self._fsops_settings = fsops_settings or FsOpsSettings()
+        # Torrents whose FsOps job is running: their views say "moving".
+        self._moving: set[str] = set()
         self._catalog: dict[str, TorrentRecord] = {}
         # Moves a user asked for; FsOps owns every other storage move.
         self._user_moves: dict[str, str] = {}
@@ -357,6 +362,9 @@ class OrchestratorActor(pykka.ThreadingActor):
 
         save_path = self._save_path(request.save_path, info_hash)
         self._refuse_shared_payload(save_path, request.parsed.name)
+        # The torrent's own policy must work with its category's and the
+        # defaults; refused now rather than when the download has finished.
+        self._fsops_settings.policy_for(request.category, dict(request.fsops))
         record = TorrentRecord(
             info_hash=info_hash,
             name=request.parsed.name,
@@ -376,6 +384,7 @@ class OrchestratorActor(pykka.ThreadingActor):
             metainfo=request.metainfo,
             files=request.parsed.files,
             total_size=request.parsed.total_size,
+            fsops=request.fsops,
         )
         self._persistence.add_torrent(record).get(timeout=ASK_TIMEOUT)
         self._catalog[info_hash] = record
@@ -476,7 +485,7 @@ class OrchestratorActor(pykka.ThreadingActor):
                 )
 
     def list_torrents(self) -> list[TorrentRecord]:
-        return list(self._catalog.values())
+        return [self._view(record) for record in self._catalog.values()]
 
     def user_moves(self) -> set[str]:
         """Torrents whose payload a user move is carrying elsewhere right now."""
@@ -486,7 +495,28 @@ class OrchestratorActor(pykka.ThreadingActor):
         record = self._catalog.get(info_hash)
         if record is None:
             raise TorrentNotFound(info_hash)
+        return self._view(record)
+
+    def _view(self, record: TorrentRecord) -> TorrentRecord:
+        if record.info_hash in self._moving:
+            return record.evolve(state=TorrentState.MOVING)
         return record
+
+    def job_running(self, info_hash: str, running: bool) -> None:
+        """Told by FsOps when a torrent's job starts and stops running."""
+        if running:
+            self._moving.add(info_hash)
+        else:
+            self._moving.discard(info_hash)
+
+    def retry_job(self, job_id: int) -> JobRecord:
+        """Puts a failed job back in the queue and hands it to FsOps."""
+        job: JobRecord = self._persistence.reopen_job(job_id).get(timeout=ASK_TIMEOUT)
+        record = self._catalog.get(job.torrent_id)
+        if record is not None:
+            self._fsops.post_process(record)
+        log.info("fs job retry asked job_id=%d info_hash=%s", job_id, job.torrent_id)
+        return job
 
     def torrent_detail(self, info_hash: str) -> dict[str, Any]:
         """The catalog's record with libtorrent's live view beside it."""

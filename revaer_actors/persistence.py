@@ -29,7 +29,12 @@ from revaer_actors.domain import (
     TorrentStatus,
     TransferMode,
 )
-from revaer_actors.errors import DatabaseUnavailable, TorrentExists, TorrentNotFound
+from revaer_actors.errors import (
+    DatabaseUnavailable,
+    JobNotRetryable,
+    TorrentExists,
+    TorrentNotFound,
+)
 from revaer_actors.events import EventHub
 from revaer_actors.ticker import Ticker
 
@@ -155,38 +160,39 @@ class PersistenceActor(pykka.ThreadingActor):
         return [j for j in jobs if j.status in (JobStatus.PENDING, JobStatus.MOVING)]
 
     def update_job(
-        self,
-        job_id: int,
-        status: JobStatus,
-        stage: str,
-        *,
-        dst_path: str | None = None,
-        error: str | None = None,
-        new_attempt: bool = False,
+        self, job_id: int, status: JobStatus, stage: str, **changes: Any
     ) -> JobRecord:
-        job = self._commit(
-            lambda conn: repository.update_job(
-                conn,
-                job_id,
-                status,
-                stage,
-                dst_path=dst_path,
-                error=error,
-                new_attempt=new_attempt,
-            )
+        """One job transition and its history row, committed before it answers.
+
+        `changes` are repository.update_job's keywords (outcome, message, error,
+        policy, plan, note, next_retry_at, dst_path, new_attempt).
+        """
+        job: JobRecord = self._commit(
+            lambda conn: repository.update_job(conn, job_id, status, stage, **changes)
         )
         self._job_changed(job)
         return job
 
     def finish_job_moved(
-        self, job_id: int, info_hash: str, save_path: str, library_path: str
+        self,
+        job_id: int,
+        info_hash: str,
+        save_path: str,
+        library_path: str,
+        message: str | None = None,
     ) -> JobRecord:
         """Records the job as moved and the torrent's new home in one transaction."""
 
         def write(conn: psycopg.Connection[Any]) -> JobRecord:
             repository.set_location(conn, info_hash, save_path, library_path)
             return repository.update_job(
-                conn, job_id, JobStatus.MOVED, "done", dst_path=library_path
+                conn,
+                job_id,
+                JobStatus.MOVED,
+                "finalise",
+                dst_path=library_path,
+                outcome="done",
+                message=message,
             )
 
         job = self._commit(write)
@@ -213,6 +219,20 @@ class PersistenceActor(pykka.ThreadingActor):
             stage=job.stage,
             error=job.last_error,
         )
+
+    def reopen_job(self, job_id: int) -> JobRecord:
+        """A failed job back to pending (JobNotFound, or JobNotRetryable)."""
+
+        def write(conn: psycopg.Connection[Any]) -> JobRecord:
+            job = repository.reopen_job(conn, job_id)
+            if job is not None:
+                return job
+            current = repository.select_job(conn, job_id)  # JobNotFound if none
+            raise JobNotRetryable(job_id, current.status.value)
+
+        job: JobRecord = self._commit(write)
+        self._job_changed(job)
+        return job
 
     def save_resume_batch(self, items: list[tuple[str, bytes]]) -> None:
         def write(conn: psycopg.Connection[Any]) -> None:

@@ -15,12 +15,13 @@ INSERT INTO revaer_runtime.torrents (
     info_hash, name, state, paused, category, tags, save_path,
     magnet, metainfo, files, total_size, added_at, sequential,
     download_limit, upload_limit, ratio_limit, seeding_time_limit, selection,
-    force_start
+    force_start, fsops
 ) VALUES (
     %(info_hash)s, %(name)s, %(state)s, %(paused)s, %(category)s, %(tags)s,
     %(save_path)s, %(magnet)s, %(metainfo)s, %(files)s, %(total_size)s,
     %(added_at)s, %(sequential)s, %(download_limit)s, %(upload_limit)s,
-    %(ratio_limit)s, %(seeding_time_limit)s, %(selection)s, %(force_start)s
+    %(ratio_limit)s, %(seeding_time_limit)s, %(selection)s, %(force_start)s,
+    %(fsops)s
 )
 ON CONFLICT (info_hash) DO NOTHING
 RETURNING info_hash;
@@ -103,7 +104,7 @@ SELECT info_hash, name, state, state_message, paused, category, tags,
        downloaded, seeding_seconds, save_path, library_path,
        progress, download_rate, upload_rate,
        total_done, total_size, magnet, metainfo, resume_data, files,
-       added_at, completed_at
+       added_at, completed_at, fsops
   FROM revaer_runtime.torrents
  ORDER BY added_at, info_hash;
 
@@ -144,10 +145,11 @@ SELECT DISTINCT ON (torrent_id)
 -- name: insert_fs_job
 -- Opens a post-processing job for a torrent; no row if one is already live.
 INSERT INTO revaer_runtime.fs_jobs (torrent_id, status, stage, transfer_mode, src_path)
-VALUES (%(torrent_id)s, 'pending', 'plan', %(transfer_mode)s, %(src_path)s)
+VALUES (%(torrent_id)s, 'pending', 'validate', %(transfer_mode)s, %(src_path)s)
 ON CONFLICT (torrent_id) WHERE status IN ('pending', 'moving', 'moved') DO NOTHING
 RETURNING id, torrent_id, status, stage, transfer_mode, src_path, dst_path,
-          attempt, last_error, created_at, updated_at;
+          attempt, last_error, next_retry_at, policy, plan, note, created_at,
+          updated_at;
 
 -- name: update_fs_job
 -- Moves a job to a new status and stage.
@@ -156,42 +158,64 @@ UPDATE revaer_runtime.fs_jobs
        stage = %(stage)s,
        dst_path = COALESCE(%(dst_path)s, dst_path),
        attempt = attempt + %(attempt_increment)s,
-       last_error = %(last_error)s
+       last_error = %(last_error)s,
+       next_retry_at = %(next_retry_at)s,
+       policy = COALESCE(%(policy)s, policy),
+       plan = COALESCE(%(plan)s, plan),
+       note = COALESCE(%(note)s, note)
  WHERE id = %(id)s
 RETURNING id, torrent_id, status, stage, transfer_mode, src_path, dst_path,
-          attempt, last_error, created_at, updated_at;
+          attempt, last_error, next_retry_at, policy, plan, note, created_at,
+          updated_at;
 
 -- name: insert_fs_job_history
 -- Appends one transition to a job's audit trail.
-INSERT INTO revaer_runtime.fs_job_history (job_id, status, stage, message)
-VALUES (%(job_id)s, %(status)s, %(stage)s, %(message)s);
+INSERT INTO revaer_runtime.fs_job_history (job_id, status, stage, outcome, message)
+VALUES (%(job_id)s, %(status)s, %(stage)s, %(outcome)s, %(message)s);
 
 -- name: select_fs_jobs
 -- Every post-processing job, oldest first.
 SELECT id, torrent_id, status, stage, transfer_mode, src_path, dst_path,
-       attempt, last_error, created_at, updated_at
+       attempt, last_error, next_retry_at, policy, plan, note, created_at,
+       updated_at
   FROM revaer_runtime.fs_jobs
  ORDER BY id;
 
 -- name: select_latest_fs_job
 -- A torrent's most recent job, whatever its status.
 SELECT id, torrent_id, status, stage, transfer_mode, src_path, dst_path,
-       attempt, last_error, created_at, updated_at
+       attempt, last_error, next_retry_at, policy, plan, note, created_at,
+       updated_at
   FROM revaer_runtime.fs_jobs
  WHERE torrent_id = %(torrent_id)s
  ORDER BY id DESC
  LIMIT 1;
 
+-- name: reopen_fs_job
+-- Puts a failed job back in the queue for a retry by hand; no row otherwise.
+UPDATE revaer_runtime.fs_jobs
+   SET status = 'pending',
+       stage = CASE WHEN stage IN ('validate', 'plan') THEN 'validate' ELSE stage END,
+       policy = CASE WHEN stage IN ('validate', 'plan') THEN NULL ELSE policy END,
+       plan = CASE WHEN stage IN ('validate', 'plan') THEN NULL ELSE plan END,
+       attempt = 0,
+       next_retry_at = NULL
+ WHERE id = %(id)s AND status = 'failed'
+RETURNING id, torrent_id, status, stage, transfer_mode, src_path, dst_path,
+          attempt, last_error, next_retry_at, policy, plan, note, created_at,
+          updated_at;
+
 -- name: select_fs_job
--- One post-processing job by id.
+-- One job by id.
 SELECT id, torrent_id, status, stage, transfer_mode, src_path, dst_path,
-       attempt, last_error, created_at, updated_at
+       attempt, last_error, next_retry_at, policy, plan, note, created_at,
+       updated_at
   FROM revaer_runtime.fs_jobs
  WHERE id = %(id)s;
 
 -- name: select_fs_job_history
--- A job's audit trail, oldest first.
-SELECT status, stage, message, recorded_at
+-- A job's transitions, oldest first.
+SELECT status, stage, outcome, message, recorded_at
   FROM revaer_runtime.fs_job_history
  WHERE job_id = %(job_id)s
  ORDER BY id;

@@ -23,6 +23,7 @@ from revaer_actors.domain import (
     TorrentRecord,
     TorrentState,
     TransferMode,
+    fsops_json,
 )
 from revaer_actors.errors import JobNotFound
 from revaer_actors.selection import FileSelection
@@ -67,6 +68,7 @@ def insert_torrent(conn: psycopg.Connection[Any], record: TorrentRecord) -> bool
             "files": _files_json(record.files),
             "total_size": record.total_size,
             "added_at": record.added_at,
+            "fsops": Jsonb(fsops_json(record.fsops)),
             **_options(record),
         },
     ).fetchone()
@@ -218,7 +220,7 @@ def insert_job(
         return None
 
     job = _job(row)
-    _history(conn, job, None)
+    _history(conn, job, None, "opened")
     return job
 
 
@@ -231,7 +233,14 @@ def update_job(
     dst_path: str | None = None,
     error: str | None = None,
     new_attempt: bool = False,
+    outcome: str | None = None,
+    message: str | None = None,
+    policy: dict[str, Any] | None = None,
+    plan: dict[str, Any] | None = None,
+    note: str | None = None,
+    next_retry_at: datetime | None = None,
 ) -> JobRecord:
+    """Moves a job and appends the transition, with its outcome, to its history."""
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
             QUERIES["update_fs_job"],
@@ -242,13 +251,29 @@ def update_job(
                 "dst_path": dst_path,
                 "last_error": error,
                 "attempt_increment": 1 if new_attempt else 0,
+                "next_retry_at": next_retry_at,
+                "policy": Jsonb(policy) if policy is not None else None,
+                "plan": Jsonb(plan) if plan is not None else None,
+                "note": note,
             },
         ).fetchone()
     if row is None:
         raise JobNotFound(job_id)
 
     job = _job(row)
-    _history(conn, job, error)
+    _history(conn, job, message if message is not None else error, outcome)
+    return job
+
+
+def reopen_job(conn: psycopg.Connection[Any], job_id: int) -> JobRecord | None:
+    """A failed job back to pending; None when it is not failed."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(QUERIES["reopen_fs_job"], {"id": job_id}).fetchone()
+    if row is None:
+        return None
+
+    job = _job(row)
+    _history(conn, job, "retry asked by hand", "retry")
     return job
 
 
@@ -289,6 +314,7 @@ def select_job_history(
             {
                 "status": row["status"],
                 "stage": row["stage"],
+                "outcome": row["outcome"],
                 "message": row["message"],
                 "at": row["recorded_at"].isoformat(),
             }
@@ -318,7 +344,10 @@ def revoke_api_key(conn: psycopg.Connection[Any], key_id: int) -> dict[str, Any]
 
 
 def _history(
-    conn: psycopg.Connection[Any], job: JobRecord, message: str | None
+    conn: psycopg.Connection[Any],
+    job: JobRecord,
+    message: str | None,
+    outcome: str | None = None,
 ) -> None:
     conn.execute(
         QUERIES["insert_fs_job_history"],
@@ -326,6 +355,7 @@ def _history(
             "job_id": job.id,
             "status": job.status.value,
             "stage": job.stage,
+            "outcome": outcome,
             "message": message,
         },
     )
@@ -383,6 +413,10 @@ def _torrent(row: dict[str, Any]) -> TorrentRecord:
         ),
         added_at=row["added_at"],
         completed_at=row["completed_at"],
+        fsops=tuple(
+            (k, tuple(v) if isinstance(v, list) else v)
+            for k, v in sorted(row["fsops"].items())
+        ),
     )
 
 
@@ -399,4 +433,8 @@ def _job(row: dict[str, Any]) -> JobRecord:
         last_error=row["last_error"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        next_retry_at=row["next_retry_at"],
+        policy=row["policy"],
+        plan=row["plan"],
+        note=row["note"],
     )

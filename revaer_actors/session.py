@@ -356,18 +356,27 @@ class SessionActor(pykka.ThreadingActor):
             delete_data,
         )
 
-    def move_storage(self, info_hash: str, path: str, replace: bool = False) -> None:
+    def move_storage(
+        self,
+        info_hash: str,
+        path: str,
+        replace: bool = False,
+        keep_existing: bool = False,
+    ) -> None:
         """Moves the payload; never over existing files unless `replace`.
 
         `replace` is only for finishing a move a crash interrupted, whose
         partial copies at the destination are the torrent's own.
+        `keep_existing` uses files already at the destination, which FsOps
+        checked are identical, and moves the rest.
         """
         handle = self._handle(info_hash)
-        flags = (
-            lt.move_flags_t.always_replace_files
-            if replace
-            else lt.move_flags_t.fail_if_exist
-        )
+        if replace:
+            flags = lt.move_flags_t.always_replace_files
+        elif keep_existing:
+            flags = lt.move_flags_t.dont_replace
+        else:
+            flags = lt.move_flags_t.fail_if_exist
         handle.move_storage(path, flags)
 
     def save_all_resume_data(self, timeout: float = 10.0) -> list[tuple[str, bytes]]:

@@ -18,6 +18,7 @@ import libtorrent as lt
 
 from revaer_actors.domain import FileEntry
 from revaer_actors.errors import InvalidInput
+from revaer_actors.policy import parse_changes
 from revaer_actors.selection import FileSelection, parse_selection
 
 MAX_MAGNET_CHARS = 8 * 1024
@@ -65,6 +66,7 @@ class AddRequest:
     ratio_limit: float | None = None
     seeding_time_limit: int | None = None
     selection: FileSelection = FileSelection()
+    fsops: tuple[tuple[str, Any], ...] = ()
 
 
 def torrent_id(hashes: Any) -> str:
@@ -287,6 +289,7 @@ _ADD_FIELDS = {
     "include",
     "exclude",
     "skip_fluff",
+    "fsops",
 }
 
 
@@ -328,6 +331,7 @@ def add_request(
                 if key in options
             }
         ),
+        fsops=tuple(sorted(parse_changes(options.get("fsops", {}), "/fsops").items())),
     )
 
 

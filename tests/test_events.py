@@ -108,7 +108,10 @@ def test_a_download_tells_its_whole_story_in_order(
 
     status, job = daemon.api("GET", f"/v1/fs-jobs/{finished['job_id']}")
     assert status == 200 and job["torrent_id"] == seeder.info_hash
-    assert [step["status"] for step in job["history"]] == ["pending", "moving", "moved"]
+    statuses = [step["status"] for step in job["history"]]
+    # Opened, then one row as each stage starts and ends, then filed.
+    assert statuses[0] == "pending" and statuses[-1] == "moved"
+    assert set(statuses[1:-1]) == {"moving"}
     shown = daemon.cli_json("jobs", "show", str(job["id"]))
     assert shown["history"] == job["history"]
 

@@ -1,0 +1,403 @@
+"""Each transfer mode on a real loopback download, the per-torrent policy, the
+recorded stages, and a full library disk (a real, small tmpfs)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from revaer_actors.pipeline import STAGES
+from tests import archive_maker
+from tests.daemon import Daemon
+from tests.seeder import Seeder, make_payload
+
+FILES = ("Show.S01E01.mkv", "extras/readme.txt")
+
+
+def _start(
+    tmp_path: Path,
+    database_url: str,
+    factory: list[Daemon],
+    fsops_toml: str,
+    extra_args: list[str] | None = None,
+) -> Daemon:
+    daemon = Daemon(tmp_path / "data", database_url, extra_args=extra_args)
+    with (daemon.data_dir / "revaer.toml").open("a") as config:
+        config.write(fsops_toml)
+    factory.append(daemon)
+    return daemon.start()
+
+
+def _settled(daemon: Daemon) -> Any:
+    jobs = daemon.cli_json("jobs")
+    return jobs[0] if jobs and jobs[0]["status"] in ("moved", "failed") else None
+
+
+def _same_bytes(library: Path, payload: Path) -> bool:
+    return all(
+        (library / name).read_bytes() == (payload / name).read_bytes() for name in FILES
+    )
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    mount_point = tmp_path / "small-library"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    assert mounted.returncode == 0, "needs to mount a tmpfs (root): " + mounted.stderr
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_copy_files_a_copy_records_every_stage_and_keeps_seeding_the_download(
+    tmp_path: Path, database_url: str, daemon_factory: list[Daemon], seeder: Seeder
+) -> None:
+    daemon = _start(
+        tmp_path, database_url, daemon_factory, '[fsops]\ntransfer = "copy"\n'
+    )
+
+    info_hash = daemon.cli("add", seeder.magnet, "--category", "tv").stdout.strip()
+    job = daemon.wait_for(lambda: _settled(daemon), "the copy")
+    status, detail = daemon.api("GET", f"/v1/fs-jobs/{job['id']}")
+    torrent = daemon.cli_json("status", info_hash)
+
+    library = daemon.data_dir / "library" / "tv" / "Show.S01"
+    download = daemon.data_dir / "downloads" / info_hash / "Show.S01"
+    assert job["status"] == "moved", job
+    assert job["transfer_mode"] == "copy"
+    assert _same_bytes(library, seeder.payload)
+    assert _same_bytes(download, seeder.payload)
+    assert torrent["save_path"] == str(download.parent)
+    assert torrent["library_path"] == str(library)
+    meta = json.loads((library.parent / "Show.S01.revaer.meta").read_text())
+    assert meta["info_hash"] == info_hash
+    assert sorted(meta["files"]) == sorted(FILES)
+    assert status == 200
+    recorded = [(h["stage"], h["outcome"]) for h in detail["history"][1:]]
+    expected = [(s, o) for s in STAGES for o in ("started", "done")]
+    assert recorded == expected
+    assert not [p for p in library.rglob("*") if p.name.endswith(".revaer-part")]
+
+
+def test_hardlink_files_the_same_inodes(
+    tmp_path: Path, database_url: str, daemon_factory: list[Daemon], seeder: Seeder
+) -> None:
+    daemon = _start(
+        tmp_path, database_url, daemon_factory, '[fsops]\ntransfer = "hardlink"\n'
+    )
+
+    info_hash = daemon.cli("add", seeder.magnet).stdout.strip()
+    job = daemon.wait_for(lambda: _settled(daemon), "the hardlinks")
+
+    library = daemon.data_dir / "library" / "Show.S01"
+    download = daemon.data_dir / "downloads" / info_hash / "Show.S01"
+    assert job["status"] == "moved", job
+    for name in FILES:
+        assert (library / name).stat().st_ino == (download / name).stat().st_ino
+    assert _same_bytes(library, seeder.payload)
+
+
+def test_hardlink_across_filesystems_fails_with_exdev_and_files_nothing(
+    tmp_path: Path,
+    database_url: str,
+    daemon_factory: list[Daemon],
+    seeder: Seeder,
+    small_disk: Path,
+) -> None:
+    subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+    daemon = _start(
+        tmp_path,
+        database_url,
+        daemon_factory,
+        '[fsops]\ntransfer = "hardlink"\n',
+        ["--library-dir", str(small_disk)],
+    )
+
+    daemon.cli("add", seeder.magnet)
+    job = daemon.wait_for(lambda: _settled(daemon), "the job to fail")
+
+    assert job["status"] == "failed"
+    assert job["stage"] == "transfer"
+    assert job["last_error"].startswith("EXDEV: cannot hardlink across filesystems")
+    assert list(small_disk.iterdir()) == []
+
+
+def test_hardlink_or_copy_falls_back_to_a_copy_and_says_why(
+    tmp_path: Path,
+    database_url: str,
+    daemon_factory: list[Daemon],
+    seeder: Seeder,
+    small_disk: Path,
+) -> None:
+    subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+    daemon = _start(
+        tmp_path,
+        database_url,
+        daemon_factory,
+        '[fsops]\ntransfer = "hardlink_or_copy"\n',
+        ["--library-dir", str(small_disk)],
+    )
+
+    daemon.cli("add", seeder.magnet)
+    job = daemon.wait_for(lambda: _settled(daemon), "the fallback copy")
+
+    assert job["status"] == "moved", job
+    assert job["note"].startswith("hardlink fell back to copy: EXDEV")
+    assert _same_bytes(small_disk / "Show.S01", seeder.payload)
+
+
+def test_move_keeps_seeding_from_the_library(
+    tmp_path: Path, database_url: str, daemon_factory: list[Daemon], seeder: Seeder
+) -> None:
+    daemon = _start(tmp_path, database_url, daemon_factory, "")
+
+    info_hash = daemon.cli("add", seeder.magnet, "--category", "tv").stdout.strip()
+    job = daemon.wait_for(lambda: _settled(daemon), "the move")
+    torrent = daemon.wait_for(
+        lambda: (t := daemon.cli_json("status", info_hash))["state"] == "seeding" and t,
+        "seeding from the library",
+    )
+
+    library = daemon.data_dir / "library" / "tv" / "Show.S01"
+    assert job["status"] == "moved"
+    assert torrent["save_path"] == str(library.parent)
+    assert _same_bytes(library, seeder.payload)
+    assert not (daemon.data_dir / "downloads" / info_hash).exists()
+
+
+def test_a_torrents_own_policy_wins_and_a_bad_one_is_a_400(
+    tmp_path: Path, database_url: str, daemon_factory: list[Daemon], seeder: Seeder
+) -> None:
+    daemon = _start(tmp_path, database_url, daemon_factory, "")
+    metainfo = base64.b64encode(seeder.metainfo).decode()
+
+    bad = daemon.api(
+        "POST", "/v1/torrents", {"metainfo": metainfo, "fsops": {"transfer": "warp"}}
+    )
+    nothing = daemon.api("GET", "/v1/torrents")[1]["items"]
+    created = daemon.api(
+        "POST",
+        "/v1/torrents",
+        {
+            "magnet": seeder.magnet,
+            "fsops": {"transfer": "copy", "template": "{added:%Y}/{name}"},
+        },
+    )
+    job = daemon.wait_for(lambda: _settled(daemon), "the copy")
+
+    year = str(datetime.now(UTC).year)
+    assert bad[0] == 400
+    assert bad[1]["invalid_params"][0]["name"] == "/fsops/transfer"
+    assert nothing == []
+    assert created[0] == 201
+    assert job["status"] == "moved", job
+    assert _same_bytes(daemon.data_dir / "library" / year / "Show.S01", seeder.payload)
+
+
+def test_a_full_library_disk_fails_the_job_cleanly_and_a_retry_by_hand_finishes_it(
+    tmp_path: Path,
+    database_url: str,
+    daemon_factory: list[Daemon],
+    small_disk: Path,
+) -> None:
+    payload = make_payload(tmp_path / "seed", "Big", {"big.bin": 3 * 1024 * 1024})
+    seeder = Seeder(payload)
+    daemon = _start(
+        tmp_path,
+        database_url,
+        daemon_factory,
+        '[fsops]\ntransfer = "copy"\nretry_limit = 2\nretry_base_seconds = 0.2\n',
+        ["--library-dir", str(small_disk)],
+    )
+    try:
+        info_hash = daemon.cli("add", seeder.magnet).stdout.strip()
+        failed = daemon.wait_for(lambda: _settled(daemon), "the job to fail")
+        history = daemon.api("GET", f"/v1/fs-jobs/{failed['id']}")[1]["history"]
+        leftovers = [p.name for p in small_disk.rglob("*") if p.is_file()]
+
+        subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+        retried = daemon.cli("jobs", "retry", str(failed["id"]))
+        done = daemon.wait_for(
+            lambda: (j := _settled(daemon)) and j["status"] == "moved" and j,
+            "the retried job",
+        )
+        again = daemon.cli("jobs", "retry", str(failed["id"]))
+        unknown = daemon.api("POST", "/v1/fs-jobs/999999/retry")
+    finally:
+        seeder.close()
+
+    source = daemon.data_dir / "downloads" / info_hash / "Big" / "big.bin"
+    assert failed["status"] == "failed"
+    assert failed["stage"] == "transfer"
+    assert failed["attempt"] == 2
+    assert failed["last_error"].startswith("ENOSPC: No space left on device")
+    assert [h["outcome"] for h in history].count("retry") == 1
+    assert leftovers == []
+    assert source.read_bytes() == (payload / "big.bin").read_bytes()
+    assert retried.returncode == 0, retried.stderr
+    assert done["id"] == failed["id"]
+    assert (small_disk / "Big" / "big.bin").read_bytes() == source.read_bytes()
+    assert again.returncode == 2
+    assert "only a failed job is retried" in again.stderr
+    assert unknown[0] == 404
+    assert os.path.exists(source)
+
+
+def test_a_downloaded_release_is_unpacked_flattened_cleaned_and_chmodded(
+    tmp_path: Path, database_url: str, daemon_factory: list[Daemon]
+) -> None:
+    made = tmp_path / "made"
+    made.mkdir()
+    episode = os.urandom(200_000)
+    volumes = archive_maker.make_rar(
+        made, "show", {"Show.E01.mkv": episode, "show.nfo": b"nfo"}, volumes=3
+    )
+    release = {f"rar/{v.name}": v.read_bytes() for v in volumes}
+    release.update(
+        {
+            "subs/Show.E01.srt": b"1\n00:00 --> 00:01\nhi\n",
+            "Sample/sample.mkv": b"s" * 1000,
+            "readme.txt": b"read me",
+        }
+    )
+    payload = tmp_path / "seed" / "Release"
+    for rel, data in release.items():
+        (payload / rel).parent.mkdir(parents=True, exist_ok=True)
+        (payload / rel).write_bytes(data)
+    seeder = Seeder(payload)
+    daemon = _start(
+        tmp_path,
+        database_url,
+        daemon_factory,
+        '[fsops]\ntransfer = "copy"\nextract = true\nflatten = true\n'
+        'skip_fluff = true\ncleanup_drop = ["*.srt"]\nchmod_file = "0640"\n',
+    )
+    try:
+        daemon.cli("add", seeder.magnet)
+        job = daemon.wait_for(lambda: _settled(daemon), "the job")
+    finally:
+        seeder.close()
+
+    library = daemon.data_dir / "library" / "Release"
+    assert job["status"] == "moved", job
+    assert sorted(p.name for p in library.iterdir()) == ["Show.E01.mkv"]
+    assert (library / "Show.E01.mkv").read_bytes() == episode
+    assert stat.S_IMODE((library / "Show.E01.mkv").stat().st_mode) == 0o640
+    assert not list(library.parent.glob(".revaer-staging-*"))
+
+
+def test_move_with_extract_keeps_seeding_the_archive_and_files_its_content(
+    tmp_path: Path, database_url: str, daemon_factory: list[Daemon]
+) -> None:
+    made = tmp_path / "made"
+    made.mkdir()
+    episode = os.urandom(150_000)
+    archive = archive_maker.make_7z(made / "ep.7z", {"Show.E02.mkv": episode})
+    payload = tmp_path / "seed" / "Packed"
+    payload.mkdir(parents=True)
+    (payload / "ep.7z").write_bytes(archive.read_bytes())
+    (payload / "cover.jpg").write_bytes(b"jpg")
+    seeder = Seeder(payload)
+    daemon = _start(tmp_path, database_url, daemon_factory, "[fsops]\nextract = true\n")
+    try:
+        info_hash = daemon.cli("add", seeder.magnet).stdout.strip()
+        job = daemon.wait_for(lambda: _settled(daemon), "the job")
+        torrent = daemon.wait_for(
+            lambda: (
+                (t := daemon.cli_json("status", info_hash))["state"] == "seeding" and t
+            ),
+            "seeding from the library",
+        )
+    finally:
+        seeder.close()
+
+    library = daemon.data_dir / "library" / "Packed"
+    assert job["status"] == "moved", job
+    assert sorted(p.name for p in library.iterdir()) == [
+        "Show.E02.mkv",
+        "cover.jpg",
+        "ep.7z",
+    ]
+    assert (library / "Show.E02.mkv").read_bytes() == episode
+    assert (library / "ep.7z").read_bytes() == archive.read_bytes()
+    assert torrent["save_path"] == str(library.parent)
+
+
+def test_a_job_waiting_for_its_retry_resumes_after_a_restart(
+    tmp_path: Path,
+    database_url: str,
+    daemon_factory: list[Daemon],
+    small_disk: Path,
+) -> None:
+    payload = make_payload(tmp_path / "seed", "Big", {"big.bin": 3 * 1024 * 1024})
+    seeder = Seeder(payload)
+    daemon = _start(
+        tmp_path,
+        database_url,
+        daemon_factory,
+        '[fsops]\ntransfer = "copy"\nretry_limit = 10\nretry_base_seconds = 2\n',
+        ["--library-dir", str(small_disk)],
+    )
+    try:
+        daemon.cli("add", seeder.magnet)
+        waiting = daemon.wait_for(
+            lambda: (j := daemon.cli_json("jobs")) and j[0]["next_retry_at"] and j[0],
+            "the first failure",
+        )
+        daemon.stop()
+        subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+        daemon.start()
+        done = daemon.wait_for(
+            lambda: (j := _settled(daemon)) and j["status"] == "moved" and j,
+            "the job to finish after the restart",
+        )
+    finally:
+        seeder.close()
+
+    assert waiting["status"] == "pending"
+    assert waiting["last_error"].startswith("ENOSPC")
+    assert done["id"] == waiting["id"]
+    assert done["attempt"] >= 2
+    assert done["next_retry_at"] is None
+    assert (small_disk / "Big" / "big.bin").read_bytes() == (
+        payload / "big.bin"
+    ).read_bytes()
+
+
+def test_move_with_skip_identical_seeds_from_the_identical_files_already_there(
+    tmp_path: Path, database_url: str, daemon_factory: list[Daemon], seeder: Seeder
+) -> None:
+    daemon = _start(
+        tmp_path,
+        database_url,
+        daemon_factory,
+        '[fsops]\non_conflict = "skip_identical"\n',
+    )
+    library = daemon.data_dir / "library" / "Show.S01"
+    for name in FILES:
+        (library / name).parent.mkdir(parents=True, exist_ok=True)
+        (library / name).write_bytes((seeder.payload / name).read_bytes())
+
+    info_hash = daemon.cli("add", seeder.magnet).stdout.strip()
+    job = daemon.wait_for(lambda: _settled(daemon), "the job")
+    torrent = daemon.wait_for(
+        lambda: (t := daemon.cli_json("status", info_hash))["state"] == "seeding" and t,
+        "seeding from the library",
+    )
+
+    assert job["status"] == "moved", job
+    assert torrent["save_path"] == str(library.parent)
+    assert _same_bytes(library, seeder.payload)

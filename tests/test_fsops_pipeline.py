@@ -1,0 +1,434 @@
+"""The FsOps stages on real files: extraction of each archive kind, refusals,
+flatten, skip_fluff, cleanup, permissions, conflicts and reruns."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from revaer_actors import pipeline
+from revaer_actors.domain import FileEntry, TorrentRecord, TorrentState
+from revaer_actors.errors import InvalidInput
+from revaer_actors.pipeline import Plan, PlanInput, StageFailed
+from revaer_actors.policy import FsOpsSettings, Policy
+from revaer_actors.sources import files_of, load_metainfo
+from tests import archive_maker
+
+SUITE = (
+    Path(__file__).resolve().parents[2] / "shared/fixtures/torrents/libtorrent-suite"
+)
+HASH = "cd" * 20
+MOVIE = os.urandom(300_000)
+
+
+def _torrent(
+    tmp_path: Path, files: dict[str, bytes], name: str = "Pack"
+) -> TorrentRecord:
+    save_path = tmp_path / "downloads" / HASH
+    for rel, data in files.items():
+        path = save_path / name / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return _record(save_path, name, {rel: len(data) for rel, data in files.items()})
+
+
+def _record(save_path: Path, name: str, sizes: dict[str, int]) -> TorrentRecord:
+    return TorrentRecord(
+        info_hash=HASH,
+        name=name,
+        state=TorrentState.SEEDING,
+        save_path=str(save_path),
+        added_at=datetime(2024, 1, 2, tzinfo=UTC),
+        category="movies",
+        files=tuple(
+            FileEntry(f"{name}/{rel}", size, i)
+            for i, (rel, size) in enumerate(sizes.items())
+        ),
+    )
+
+
+def _file(
+    tmp_path: Path,
+    record: TorrentRecord,
+    settings: FsOpsSettings | None = None,
+    **policy: object,
+) -> Plan:
+    """Runs every stage but finalise's database write, as the actor would."""
+    chosen = Policy(transfer="copy", **policy)  # type: ignore[arg-type]
+    settings = settings or FsOpsSettings()
+    plan = pipeline.plan(PlanInput(record, chosen, settings, tmp_path / "library", 7))
+    if chosen.extract:
+        pipeline.extract(plan, 7, settings)
+    pipeline.transfer(plan, 7, chosen.transfer)
+    pipeline.permissions(plan, chosen)
+    pipeline.cleanup(plan, 7, chosen)
+    pipeline.write_meta(plan, record, 7, chosen.transfer)
+    return plan
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+ENTRIES = {"Movie.mkv": MOVIE, "subs/en.srt": b"1\n00:00 --> 00:01\nhello\n"}
+
+
+def _archive_kinds(folder: Path) -> dict[str, list[Path]]:
+    folder.mkdir(parents=True, exist_ok=True)
+    return {
+        "zip": [archive_maker.make_zip(folder / "a.zip", ENTRIES)],
+        "rar": archive_maker.make_rar(folder, "a", ENTRIES),
+        "rar-3-volumes": archive_maker.make_rar(folder, "b", ENTRIES, volumes=3),
+        "7z": [archive_maker.make_7z(folder / "a.7z", ENTRIES)],
+        "tar.gz": [archive_maker.make_tar(folder / "a.tar.gz", ENTRIES, "w:gz")],
+        "tar.bz2": [archive_maker.make_tar(folder / "a.tar.bz2", ENTRIES, "w:bz2")],
+        "tar.xz": [archive_maker.make_tar(folder / "a.tar.xz", ENTRIES, "w:xz")],
+    }
+
+
+@pytest.mark.parametrize(
+    "kind", ["zip", "rar", "rar-3-volumes", "7z", "tar.gz", "tar.bz2", "tar.xz"]
+)
+def test_each_archive_kind_is_extracted_into_the_library(
+    tmp_path: Path, kind: str
+) -> None:
+    volumes = _archive_kinds(tmp_path / "made")[kind]
+    record = _torrent(tmp_path, {f"release/{v.name}": v.read_bytes() for v in volumes})
+
+    _file(tmp_path, record, extract=True)
+
+    payload = tmp_path / "library" / "movies" / "Pack"
+    assert _tree(payload) == {f"release/{k}": v for k, v in ENTRIES.items()}
+    assert not list((tmp_path / "library" / "movies").glob(".revaer-staging-*"))
+
+
+def _zip_with(tmp_path: Path, names: list[str], data: bytes = b"x") -> bytes:
+    path = tmp_path / "made.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in names:
+            # A ZipInfo keeps the entry name as given (writestr(str) would
+            # tidy "../"), and is stored unless told otherwise.
+            info = zipfile.ZipInfo(name)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("entry", ["../evil.txt", "ok/../../evil.txt", "/etc/evil"])
+def test_an_archive_entry_that_leaves_its_folder_is_refused_before_anything_moves(
+    tmp_path: Path, entry: str
+) -> None:
+    record = _torrent(tmp_path, {"a.zip": _zip_with(tmp_path, ["fine.txt", entry])})
+
+    with pytest.raises(StageFailed, match="leaves its folder") as refused:
+        _file(tmp_path, record, extract=True)
+
+    assert refused.value.permanent
+    assert not (tmp_path / "library").exists()
+    assert not (tmp_path / "evil.txt").exists()
+
+
+@pytest.mark.parametrize("target", ["../../../etc/passwd", "/etc/passwd"])
+def test_an_archived_symlink_pointing_out_is_refused(
+    tmp_path: Path, target: str
+) -> None:
+    made = archive_maker.make_tar_with_link(tmp_path / "l.tar", "dir/link", target)
+    record = _torrent(tmp_path, {"l.tar": made.read_bytes()})
+
+    with pytest.raises(StageFailed, match="points out of it"):
+        _file(tmp_path, record, extract=True)
+
+    assert not (tmp_path / "library").exists()
+
+
+def test_an_archived_symlink_inside_is_left_out_with_a_note(tmp_path: Path) -> None:
+    made = archive_maker.make_tar_with_link(tmp_path / "l.tar", "dir/link", "../x")
+    record = _torrent(tmp_path, {"l.tar": made.read_bytes(), "x": b"data"})
+    given = PlanInput(
+        record, Policy(transfer="copy", extract=True), FsOpsSettings(), tmp_path, 1
+    )
+
+    plan = pipeline.plan(given)
+
+    assert [Path(op.dst).name for op in plan.ops] == ["x"]
+    assert given.notes == ["not extracted (link): dir/link"]
+
+
+def test_an_archive_bomb_is_refused_by_ratio_and_by_size(tmp_path: Path) -> None:
+    bomb = _zip_with(tmp_path, ["zeros.bin"], bytes(8 * 1024 * 1024))
+    record = _torrent(tmp_path, {"bomb.zip": bomb})
+
+    with pytest.raises(StageFailed, match="extract_max_ratio"):
+        _file(tmp_path, record, FsOpsSettings(extract_max_ratio=50), extract=True)
+    with pytest.raises(StageFailed, match="extract_max_bytes"):
+        _file(tmp_path, record, FsOpsSettings(extract_max_bytes=1024), extract=True)
+
+    assert not (tmp_path / "library").exists()
+
+
+def test_flatten_and_skip_fluff_file_only_the_media_at_the_top(tmp_path: Path) -> None:
+    record = _torrent(
+        tmp_path,
+        {
+            "Movie/Movie.mkv": MOVIE,
+            "Movie/Sample/movie-sample.mkv": b"s" * 100,
+            "Movie/info.nfo": b"nfo",
+            "Subs/en.srt": b"subs",
+        },
+    )
+
+    plan = _file(tmp_path, record, flatten=True, skip_fluff=True)
+
+    payload = tmp_path / "library" / "movies" / "Pack"
+    assert _tree(payload) == {"Movie.mkv": MOVIE, "en.srt": b"subs"}
+    assert plan.lifted == 2
+
+
+def test_flattened_names_that_collide_fail_or_are_renamed(tmp_path: Path) -> None:
+    record = _torrent(tmp_path, {"a/read.me": b"one", "b/read.me": b"two"})
+
+    with pytest.raises(StageFailed, match="already exists"):
+        _file(tmp_path, record, flatten=True)
+    _file(tmp_path, record, flatten=True, on_conflict="rename")
+
+    payload = tmp_path / "library" / "movies" / "Pack"
+    assert _tree(payload) == {"read.me": b"one", "read (1).me": b"two"}
+
+
+def test_cleanup_drops_what_the_policy_drops_and_keeps_what_it_keeps(
+    tmp_path: Path,
+) -> None:
+    record = _torrent(
+        tmp_path,
+        {"Movie.mkv": MOVIE, "notes.txt": b"n", "important.txt": b"i"},
+    )
+    kept_alone = _torrent(tmp_path / "other", {"a.txt": b"a"}, name="Other")
+    _file(tmp_path, kept_alone, cleanup_keep=("*.mkv",))
+
+    _file(
+        tmp_path,
+        record,
+        cleanup_drop=("*.txt",),
+        cleanup_keep=("important.txt",),
+    )
+
+    payload = tmp_path / "library" / "movies" / "Pack"
+    assert _tree(payload) == {"Movie.mkv": MOVIE, "important.txt": b"i"}
+    # A keep list only protects from the drop list; alone it drops nothing.
+    assert _tree(tmp_path / "library" / "movies" / "Other") == {"a.txt": b"a"}
+
+
+def test_injected_read_error_during_cleanup_keeps_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Root reads everything, so an unreadable file cannot be made on demand;
+    # lstat is made to fail with EIO for one path instead.
+    record = _torrent(tmp_path, {"Movie.mkv": MOVIE, "notes.txt": b"n"})
+    policy = Policy(transfer="copy", cleanup_drop=("*.txt",))
+    plan = pipeline.plan(
+        PlanInput(record, policy, FsOpsSettings(), tmp_path / "library", 7)
+    )
+    pipeline.transfer(plan, 7, "copy")
+    real_lstat = os.lstat
+
+    def injected_lstat(path: object, *args: object, **kwargs: object) -> object:
+        if str(path).endswith("notes.txt"):
+            raise OSError(errno.EIO, "Input/output error", str(path))
+        return real_lstat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline.os, "lstat", injected_lstat)
+    dropped, notes = pipeline.cleanup(plan, 7, policy)
+
+    assert dropped == 0
+    assert notes and notes[0].startswith("kept ") and "EIO" in notes[0]
+    assert (tmp_path / "library" / "movies" / "Pack" / "notes.txt").exists()
+
+
+def test_permissions_set_modes_owner_and_group(tmp_path: Path) -> None:
+    record = _torrent(tmp_path, {"Movie.mkv": MOVIE, "sub/en.srt": b"s"})
+
+    _file(
+        tmp_path,
+        record,
+        chmod_file=0o640,
+        chmod_dir=0o750,
+        owner="65534",
+        group="65534",
+    )
+
+    payload = tmp_path / "library" / "movies" / "Pack"
+    for path in (payload / "Movie.mkv", payload / "sub" / "en.srt"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640
+        assert (path.stat().st_uid, path.stat().st_gid) == (65534, 65534)
+    for folder in (payload, payload / "sub"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o750
+
+
+def test_umask_alone_decides_the_modes(tmp_path: Path) -> None:
+    record = _torrent(tmp_path, {"Movie.mkv": MOVIE, "sub/en.srt": b"s"})
+
+    _file(tmp_path, record, umask=0o027)
+
+    payload = tmp_path / "library" / "movies" / "Pack"
+    assert stat.S_IMODE((payload / "Movie.mkv").stat().st_mode) == 0o640
+    assert stat.S_IMODE((payload / "sub").stat().st_mode) == 0o750
+
+
+def test_skip_identical_skips_the_same_file_and_fails_on_a_different_one(
+    tmp_path: Path,
+) -> None:
+    record = _torrent(tmp_path, {"Movie.mkv": MOVIE, "readme.txt": b"mine"})
+    payload = tmp_path / "library" / "movies" / "Pack"
+    payload.mkdir(parents=True)
+    (payload / "Movie.mkv").write_bytes(MOVIE)
+
+    plan = _file(tmp_path, record, on_conflict="skip_identical")
+    (payload / "readme.txt").write_bytes(b"theirs")
+    other = _torrent(tmp_path / "other", {"readme.txt": b"mine", "new.txt": b"n"})
+
+    with pytest.raises(StageFailed, match="exists and differs"):
+        _file(tmp_path, other, on_conflict="skip_identical")
+
+    assert plan.skipped == (str(payload / "Movie.mkv"),)
+    assert _tree(payload) == {"Movie.mkv": MOVIE, "readme.txt": b"theirs"}
+
+
+def test_on_conflict_fail_refuses_before_anything_is_written(tmp_path: Path) -> None:
+    record = _torrent(tmp_path, {"Movie.mkv": MOVIE, "extra.txt": b"e"})
+    existing = tmp_path / "library" / "movies" / "Pack"
+    existing.mkdir(parents=True)
+    (existing / "Movie.mkv").write_bytes(b"somebody else's")
+
+    with pytest.raises(StageFailed, match="destination already exists"):
+        _file(tmp_path, record)
+
+    assert _tree(existing) == {"Movie.mkv": b"somebody else's"}
+
+
+def test_a_rerun_removes_temporary_files_and_gives_the_same_tree(
+    tmp_path: Path,
+) -> None:
+    record = _torrent(tmp_path, {"Movie.mkv": MOVIE, "sub/en.srt": b"s"})
+    policy = Policy(transfer="copy")
+    plan = pipeline.plan(
+        PlanInput(record, policy, FsOpsSettings(), tmp_path / "library", 7)
+    )
+    payload = Path(plan.payload)
+    # What a crash mid-copy leaves: one file done, one temporary half file.
+    (payload / "sub").mkdir(parents=True)
+    (payload / "sub" / "en.srt").write_bytes(b"s")
+    (payload / ".Movie.mkv.7.revaer-part").write_bytes(MOVIE[:1000])
+
+    removed = pipeline.remove_temp_files(plan, 7)
+    first = pipeline.transfer(plan, 7, "copy")
+    tree = _tree(payload)
+    second = pipeline.transfer(plan, 7, "copy")
+
+    assert removed == 1
+    assert (first.placed, first.already) == (1, 1)
+    assert (second.placed, second.already) == (0, 2)
+    assert tree == _tree(payload) == {"Movie.mkv": MOVIE, "sub/en.srt": b"s"}
+
+
+def test_a_source_symlink_pointing_out_of_the_download_is_refused(
+    tmp_path: Path,
+) -> None:
+    record = _torrent(tmp_path, {"Movie.mkv": MOVIE})
+    link = Path(record.save_path) / "Pack" / "passwd"
+    link.symlink_to("/etc/passwd")
+    hostile = _record(Path(record.save_path), "Pack", {"Movie.mkv": 1, "passwd": 1})
+
+    with pytest.raises(StageFailed, match="points outside its download folder"):
+        _file(tmp_path, hostile)
+
+
+def _loadable() -> list[Path]:
+    """The suite's torrents that libtorrent loads; the rest never reach FsOps."""
+    loadable = []
+    for path in sorted(SUITE.glob("*.torrent")):
+        try:
+            load_metainfo(path.read_bytes())
+        except InvalidInput:
+            continue
+        loadable.append(path)
+    return loadable
+
+
+@pytest.mark.parametrize("path", _loadable(), ids=lambda p: p.name)
+def test_every_suite_torrent_plans_inside_the_library_or_is_refused(
+    tmp_path: Path, path: Path
+) -> None:
+    info = load_metainfo(path.read_bytes()).ti
+    files = files_of(info)
+    record = TorrentRecord(
+        info_hash=str(info.info_hashes().v1) if info.info_hashes().has_v1() else HASH,
+        name=info.name(),
+        state=TorrentState.SEEDING,
+        save_path=str(tmp_path / "downloads"),
+        added_at=datetime.now(UTC),
+        files=files,
+    )
+    library = tmp_path / "library"
+
+    try:
+        plan = pipeline.plan(
+            PlanInput(record, Policy(transfer="copy"), FsOpsSettings(), library, 1)
+        )
+    except StageFailed:
+        return
+
+    for op in plan.ops:
+        assert Path(op.dst).resolve().is_relative_to(library.resolve())
+        assert Path(op.src).resolve().is_relative_to((tmp_path / "downloads").resolve())
+
+
+def test_rename_files_a_second_payload_beside_the_first(tmp_path: Path) -> None:
+    record = _torrent(tmp_path, {"Movie.mkv": MOVIE, "en.srt": b"s"})
+    first = _file(tmp_path, record, on_conflict="rename")
+
+    second = _file(tmp_path, record, on_conflict="rename")
+
+    movies = tmp_path / "library" / "movies"
+    assert first.payload == str(movies / "Pack")
+    assert second.payload == str(movies / "Pack (1)")
+    assert _tree(movies / "Pack (1)") == _tree(movies / "Pack")
+    assert (movies / "Pack (1).revaer.meta").exists()
+
+
+def test_injected_corrupt_copy_is_caught_by_verify_hash_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A disk that returns other bytes than it was given cannot be made on
+    # demand; the copy loop is made to flip a byte instead.
+    record = _torrent(tmp_path, {"Movie.mkv": MOVIE})
+    plan = pipeline.plan(
+        PlanInput(
+            record, Policy(transfer="copy"), FsOpsSettings(), tmp_path / "library", 7
+        )
+    )
+    real_copy = pipeline._copy_bytes
+
+    def injected_corrupt_copy(src: int, dst: int, size: int) -> None:
+        real_copy(src, dst, size)
+        os.pwrite(dst, b"\x00" if MOVIE[:1] != b"\x00" else b"\x01", 0)
+
+    monkeypatch.setattr(pipeline, "_copy_bytes", injected_corrupt_copy)
+    unchecked = pipeline.transfer(plan, 7, "copy")
+    Path(plan.ops[0].dst).unlink()
+
+    with pytest.raises(OSError, match="differs from its source") as refused:
+        pipeline.transfer(plan, 7, "copy", verify_hash=True)
+
+    assert unchecked.placed == 1
+    assert refused.value.errno == errno.EIO
+    assert list(Path(plan.payload).iterdir()) == []

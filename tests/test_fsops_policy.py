@@ -1,0 +1,180 @@
+"""FsOps policy: revaer.toml is validated at load with the key named, and
+templates render to paths that stay inside the library."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from revaer_actors.config import load_config
+from revaer_actors.errors import ConfigError, InvalidInput
+from revaer_actors.policy import (
+    FsOpsSettings,
+    Policy,
+    TemplateValues,
+    confine,
+    parse_changes,
+    render,
+)
+
+
+def _load(tmp_path: Path, toml: str) -> FsOpsSettings:
+    (tmp_path / "revaer.toml").write_text(toml)
+    return load_config(tmp_path).fsops
+
+
+def test_the_policy_is_read_from_fsops_and_its_categories(tmp_path: Path) -> None:
+    settings = _load(
+        tmp_path,
+        """
+[fsops]
+transfer = "copy"
+chmod_file = "0640"
+umask = 0o022
+workers = 3
+
+[fsops.categories.movies]
+template = "{category}/{added:%Y}/{name}"
+transfer = "hardlink_or_copy"
+flatten = true
+cleanup_drop = ["*.nfo"]
+""",
+    )
+
+    movies = settings.policy_for("movies", {})
+    tv = settings.policy_for("tv", {"on_conflict": "rename"})
+
+    assert settings.workers == 3
+    assert movies.transfer == "hardlink_or_copy"
+    assert movies.flatten is True
+    assert movies.cleanup_drop == ("*.nfo",)
+    assert movies.chmod_file == 0o640
+    assert movies.umask == 0o022
+    assert tv == Policy(
+        transfer="copy", chmod_file=0o640, umask=0o022, on_conflict="rename"
+    )
+
+
+@pytest.mark.parametrize(
+    ("toml", "named"),
+    [
+        ('[fsops]\ntransfr = "copy"\n', "unknown key fsops.transfr"),
+        ('[fsops]\ntransfer = "teleport"\n', "fsops.transfer must be one of"),
+        ("[fsops]\nextract = 1\n", "fsops.extract must be true or false"),
+        ('[fsops]\ntemplate = "{nope}/{name}"\n', "fsops.template: unknown field"),
+        ('[fsops]\ntemplate = "/abs/{name}"\n', "fsops.template must be relative"),
+        ('[fsops]\nchmod_file = "999"\n', "fsops.chmod_file must be an octal mode"),
+        ('[fsops]\nowner = "no-such-user-here"\n', "fsops.owner: no owner"),
+        ('[fsops]\non_conflict = "overwrite"\n', "fsops.on_conflict must be one of"),
+        ("[fsops]\nworkers = 0\n", "fsops.workers must be between 1 and 16"),
+        ("[fsops]\ncleanup_keep = [1]\n", "fsops.cleanup_keep holds a glob"),
+        (
+            '[fsops.categories.tv]\ntransfer = "teleport"\n',
+            "fsops.categories.tv.transfer must be one of",
+        ),
+        ("[fsops]\nflatten = true\n", "fsops.flatten needs transfer copy"),
+        (
+            '[fsops]\ntransfer = "copy"\n[fsops.categories.tv]\n'
+            'transfer = "move"\nskip_fluff = true\n',
+            "fsops.categories.tv.skip_fluff needs transfer copy",
+        ),
+    ],
+)
+def test_an_invalid_policy_is_refused_at_load_naming_the_key(
+    tmp_path: Path, toml: str, named: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        _load(tmp_path, toml)
+
+    assert named in str(refused.value)
+
+
+def test_a_torrents_own_keys_are_checked_with_json_pointers() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_changes({"transfer": "copy", "flatten": "yes"}, "/fsops")
+
+    assert refused.value.field == "/fsops/flatten"
+
+
+def _values(**changes: object) -> TemplateValues:
+    base = {
+        "name": "Show.S01",
+        "category": "tv",
+        "info_hash": "ab" * 20,
+        "tags": ("hd", "new"),
+        "added": datetime(2024, 5, 6, tzinfo=UTC),
+    }
+    return TemplateValues(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_every_template_field_renders() -> None:
+    segments = render("{category}/{added:%Y}/{tags}/{info_hash}-{name}{{x}}", _values())
+
+    assert segments == ("tv", "2024", "hd,new", "ab" * 20 + "-Show.S01{x}")
+
+
+def test_an_empty_category_or_tag_list_drops_its_folder() -> None:
+    assert render("{category}/{tags}/{name}", _values(category=None, tags=())) == (
+        "Show.S01",
+    )
+
+
+_texts = st.text(min_size=0, max_size=30)
+
+
+@given(name=_texts, category=st.none() | _texts, tags=st.lists(_texts, max_size=3))
+def test_a_value_never_adds_a_folder_nor_a_separator(
+    name: str, category: str | None, tags: list[str]
+) -> None:
+    segments = render(
+        "{category}/{tags}/{name}",
+        _values(name=name, category=category, tags=tuple(tags)),
+    )
+
+    assert len(segments) <= 3
+    for segment in segments:
+        assert segment and "/" not in segment and "\\" not in segment
+        assert not any(ord(ch) < 32 for ch in segment)
+
+
+_templates = st.lists(
+    st.sampled_from(
+        ["{name}", "{category}", "{tags}", "{added:%Y}", "{info_hash}", "..", ".", "x"]
+    ),
+    min_size=1,
+    max_size=4,
+).map("/".join)
+
+
+@given(template=_templates, name=_texts, category=st.none() | _texts)
+def test_a_rendered_destination_is_strictly_inside_the_library_or_refused(
+    tmp_path_factory: pytest.TempPathFactory,
+    template: str,
+    name: str,
+    category: str | None,
+) -> None:
+    library = tmp_path_factory.getbasetemp() / "library"
+    segments = render(template, _values(name=name, category=category))
+
+    try:
+        path = confine(library, segments)
+    except InvalidInput:
+        return
+
+    root = library.resolve()
+    assert path.resolve().is_relative_to(root)
+    assert path.resolve() != root
+    assert len(path.relative_to(root).parts) == len(segments)
+
+
+def test_a_library_folder_that_links_outside_is_refused(tmp_path: Path) -> None:
+    library = tmp_path / "library"
+    library.mkdir()
+    (library / "tv").symlink_to(tmp_path)
+
+    with pytest.raises(InvalidInput, match="outside the library"):
+        confine(library, ("tv", "Show.S01"))
