@@ -44,14 +44,23 @@ T = TypeVar("T")
 Write = Callable[[psycopg.Connection[Any]], None]
 
 FLUSH_INTERVAL = 0.5
+# At shutdown, how long to keep trying to write the last events.
+FINAL_FLUSH_SECONDS = 5.0
+FINAL_FLUSH_PAUSE = 0.25
 
 _DB_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 
 
 class PersistenceActor(pykka.ThreadingActor):
-    def __init__(self, pool: ConnectionPool, events: EventHub | None = None) -> None:
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        events: EventHub | None = None,
+        final_flush_seconds: float = FINAL_FLUSH_SECONDS,
+    ) -> None:
         super().__init__()
         self._pool = pool
+        self._final_flush_seconds = final_flush_seconds
         self._events = events if events is not None else EventHub()
         # Each running job's stage and when it entered it, for stage timings.
         self._job_stages: dict[int, tuple[str, float]] = {}
@@ -71,8 +80,14 @@ class PersistenceActor(pykka.ThreadingActor):
         self._ticker.start()
 
     def on_stop(self) -> None:
+        """Writes what is left, retrying for a while: a database that has
+        just come back may still be reconnecting."""
         self._ticker.stop()
+        deadline = time.monotonic() + self._final_flush_seconds
         pending = self.flush()
+        while pending and time.monotonic() < deadline:
+            time.sleep(FINAL_FLUSH_PAUSE)
+            pending = self.flush()
         if pending:
             log.warning("persistence stopped with unwritten events count=%d", pending)
 
