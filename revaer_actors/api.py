@@ -58,6 +58,7 @@ class Services:
     events: EventHub = field(default_factory=EventHub)
     started_at: float = field(default_factory=time.time)
     config: Any = None
+    folders: Any = None
 
 
 T = TypeVar("T")

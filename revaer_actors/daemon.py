@@ -25,6 +25,7 @@ from revaer_actors.bridge import ActorBridge
 from revaer_actors.config import Config
 from revaer_actors.database import EmbeddedPostgres, migrate, open_pool
 from revaer_actors.events import EventHub
+from revaer_actors.folders import Folders
 from revaer_actors.fsops import FsOpsActor, FsOpsPool
 from revaer_actors.orchestrator import OrchestratorActor
 from revaer_actors.persistence import PersistenceActor
@@ -72,25 +73,20 @@ def run(config: Config) -> None:
     log.info("daemon stopped")
 
 
-def start_actors(config: Config, pool: ConnectionPool, events: EventHub) -> Actors:
+def start_actors(
+    config: Config, pool: ConnectionPool, events: EventHub, folders: Folders
+) -> Actors:
     persistence = PersistenceActor.start(pool, events).proxy()
     session = SessionActor.start(config.settings).proxy()
     fsops = FsOpsPool(
         config.fsops.workers,
-        lambda: FsOpsActor.start(
-            persistence,
-            session,
-            config.library_dir,
-            config.downloads_dir,
-            config.fsops,
-        ).proxy(),
+        lambda: FsOpsActor.start(persistence, session, folders, config.fsops).proxy(),
     )
     orchestrator = OrchestratorActor.start(
         persistence,
         session,
         fsops,
-        config.downloads_dir,
-        config.library_dir,
+        folders,
         config.settings,
         fsops_settings=config.fsops,
         events=events,
@@ -131,7 +127,8 @@ async def _serve(config: Config, pool: ConnectionPool) -> None:
         log.warning("previous run did not shut down cleanly; rechecking downloads")
     marker.touch()
     events = EventHub()
-    actors = start_actors(config, pool, events)
+    folders = Folders(config.downloads_dir, config.library_dir)
+    actors = start_actors(config, pool, events, folders)
     try:
         await bridge.ask(actors.orchestrator.boot(after_crash), timeout=BOOT_TIMEOUT)
         keyring = await _keyring(config, actors.persistence, bridge)
@@ -147,6 +144,7 @@ async def _serve(config: Config, pool: ConnectionPool) -> None:
                     bridge=bridge,
                     keyring=keyring,
                     events=events,
+                    folders=folders,
                 )
             ),
             access_log=None,

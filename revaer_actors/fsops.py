@@ -31,6 +31,7 @@ import pykka
 from revaer_actors import pipeline
 from revaer_actors.domain import JobRecord, JobStatus, TorrentRecord, TransferMode
 from revaer_actors.errors import EngineError, InvalidInput, RevaerError
+from revaer_actors.folders import Folders
 from revaer_actors.pipeline import STAGES, Plan, PlanInput, StageFailed, describe
 from revaer_actors.policy import FsOpsSettings, Policy, parse_changes
 
@@ -58,15 +59,13 @@ class FsOpsActor(pykka.ThreadingActor):
         self,
         persistence: Any,
         session: Any,
-        library: Path,
-        downloads: Path,
+        folders: Folders,
         settings: FsOpsSettings | None = None,
     ) -> None:
         super().__init__()
         self._persistence = persistence
         self._session = session
-        self._library = library
-        self._downloads = downloads
+        self._folders = folders
         self._settings = settings or FsOpsSettings()
         self._relocated: Callable[[str, str, str], object] | None = None
         self._running: Callable[[str, bool], object] | None = None
@@ -231,7 +230,11 @@ class FsOpsActor(pykka.ThreadingActor):
         assert run.policy is not None
         if run.plan is None:
             given = PlanInput(
-                run.record, run.policy, self._settings, self._library, run.job.id
+                run.record,
+                run.policy,
+                self._settings,
+                self._folders.library,
+                run.job.id,
             )
             run.plan = pipeline.plan(given)
             run.notes += given.notes
@@ -471,7 +474,7 @@ class FsOpsActor(pykka.ThreadingActor):
 
     def _remove_empty_folder(self, folder: Path) -> None:
         """Drops the torrent's own download folder once the move emptied it."""
-        root = self._downloads.resolve()
+        root = self._folders.downloads.resolve()
         if folder.resolve().parent != root:
             return
         # Bottom-up, folders only: a file anywhere keeps its folders in place.

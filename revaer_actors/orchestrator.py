@@ -41,6 +41,7 @@ from revaer_actors.errors import (
     TorrentNotFound,
 )
 from revaer_actors.events import EventHub
+from revaer_actors.folders import Folders
 from revaer_actors.fsops import interrupted_move_landed
 from revaer_actors.policy import FsOpsSettings
 from revaer_actors.session import EngineAdd
@@ -72,8 +73,7 @@ class OrchestratorActor(pykka.ThreadingActor):
         persistence: Any,
         session: Any,
         fsops: Any,
-        downloads: Path,
-        library: Path,
+        folders: Folders,
         settings: Settings,
         quiet_spell: float = QUIET_SPELL,
         fsops_settings: FsOpsSettings | None = None,
@@ -87,8 +87,7 @@ class OrchestratorActor(pykka.ThreadingActor):
         self._persistence = persistence
         self._session = session
         self._fsops = fsops
-        self._downloads = downloads
-        self._library = library
+        self._folders = folders
         # The file's settings; what the API changed is kept as overrides on top.
         self._file_settings = settings
         self._settings = settings
@@ -156,6 +155,10 @@ class OrchestratorActor(pykka.ThreadingActor):
         return len(records)
 
     def _load_settings(self) -> None:
+        folders = self._persistence.load_folders().get(timeout=ASK_TIMEOUT)
+        if folders:
+            self._folders.apply(folders)
+            log.info("folders from the database %s", self._folders.as_json())
         stored = self._persistence.load_settings().get(timeout=ASK_TIMEOUT)
         if not stored:
             return
@@ -170,7 +173,21 @@ class OrchestratorActor(pykka.ThreadingActor):
         """The settings in effect, and libtorrent's values for the same keys."""
         body = self._settings.as_json()
         body["engine"] = self._session.engine_settings().get(timeout=ASK_TIMEOUT)
+        body["folders"] = self._folders.as_json()
         return body
+
+    def change_folders(self, downloads: str | None, library: str | None) -> None:
+        """New torrents download to `downloads` and are filed into `library`.
+
+        Committed before it applies; torrents that already have a place keep it.
+        """
+        chosen = self._folders.prepare(downloads, library)
+        if chosen == self._folders.as_json():
+            return
+        self._persistence.save_folders(chosen).get(timeout=ASK_TIMEOUT)
+        self._folders.apply(chosen)
+        log.info("folders changed downloads=%s library=%s", *chosen.values())
+        self._events.publish("settings_changed", keys=sorted(chosen))
 
     def update_settings(self, body: Any) -> dict[str, Any]:
         """Validates, commits, then applies a partial settings update."""
@@ -460,13 +477,13 @@ class OrchestratorActor(pykka.ThreadingActor):
         or library folder, and may not hold another torrent of the same name.
         """
         if asked is None:
-            return str(self._downloads / info_hash)
+            return str(self._folders.downloads / info_hash)
 
         path = Path(asked)
         if not path.is_absolute():
-            path = self._downloads / path
+            path = self._folders.downloads / path
         resolved = path.resolve()
-        roots = (self._downloads.resolve(), self._library.resolve())
+        roots = (self._folders.downloads.resolve(), self._folders.library.resolve())
         if not any(resolved.is_relative_to(root) for root in roots):
             raise InvalidInput(
                 "save_path must be inside the downloads or the library folder",

@@ -137,6 +137,12 @@ class PersistenceActor(pykka.ThreadingActor):
     def load_settings(self) -> dict[str, Any]:
         return self._commit(lambda conn: repository.select_settings(conn, "global"))
 
+    def load_folders(self) -> dict[str, Any]:
+        return self._commit(lambda conn: repository.select_settings(conn, "folders"))
+
+    def save_folders(self, value: dict[str, str]) -> None:
+        self._commit(lambda conn: repository.upsert_settings(conn, "folders", value))
+
     def save_settings_overrides(self, value: dict[str, Any]) -> None:
         self._commit(lambda conn: repository.upsert_settings(conn, "global", value))
 

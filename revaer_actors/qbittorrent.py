@@ -52,6 +52,7 @@ from revaer_actors.errors import (
     TorrentNotFound,
 )
 from revaer_actors.fetch import fetch_torrent
+from revaer_actors.folders import Folders
 from revaer_actors.qbittorrent_auth import (
     BANNED_TEXT,
     Gatekeeper,
@@ -144,12 +145,19 @@ class LogBuffer(logging.Handler):
 class Facade:
     services: Any
     data_dir: Path
-    downloads: Path
-    library: Path
+    folders: Folders
     gate: Gatekeeper
     categories: set[str] = field(default_factory=set)
     logs: LogBuffer = field(default_factory=LogBuffer)
     bearer_sessions: dict[str, Session] = field(default_factory=dict)
+
+    @property
+    def downloads(self) -> Path:
+        return self.folders.downloads
+
+    @property
+    def library(self) -> Path:
+        return self.folders.library
 
 
 FACADE = web.AppKey("qbittorrent", Facade)
@@ -164,8 +172,8 @@ def mount(app: web.Application, services: Any) -> None:
     sub[FACADE] = Facade(
         services=services,
         data_dir=config.data_dir,
-        downloads=config.downloads_dir,
-        library=config.library_dir,
+        folders=getattr(services, "folders", None)
+        or Folders(config.downloads_dir, config.library_dir),
         gate=Gatekeeper(config.qbittorrent.username),
     )
     sub.on_startup.append(_start)
@@ -449,7 +457,8 @@ async def _records(request: web.Request) -> list[TorrentRecord]:
 async def _settings(request: web.Request) -> Settings:
     services = _facade(request).services
     body = await services.bridge.ask(services.orchestrator.settings())
-    return apply_patch(Settings(), {k: v for k, v in body.items() if k != "engine"})
+    shown = {k: v for k, v in body.items() if k not in ("engine", "folders")}
+    return apply_patch(Settings(), shown)
 
 
 async def _context(request: web.Request, records: list[TorrentRecord]) -> Context:
@@ -686,18 +695,35 @@ async def set_preferences(
 
     current = await _settings(request)
     patch = preferences_patch(body, current)
+    folders = folders_patch(body)
+    services = _facade(request).services
+    if folders:
+        await services.bridge.ask(services.orchestrator.change_folders(**folders))
     if patch:
-        services = _facade(request).services
         await services.bridge.ask(services.orchestrator.update_settings(patch))
     return text("")
+
+
+def folders_patch(body: dict[str, Any]) -> dict[str, str | None]:
+    """`save_path` is the library; `temp_path` the downloads folder.
+
+    Downloads always go to the downloads folder first and FsOps files them,
+    so `temp_path_enabled = false` cannot be honoured and leaves it as it is.
+    """
+    library = body.get("save_path")
+    downloads = body.get("temp_path") if body.get("temp_path_enabled", True) else None
+    for name, value in (("save_path", library), ("temp_path", downloads)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise QbtError(400, f"'{name}' must be a folder path")
+    if library is None and downloads is None:
+        return {}
+    return {"downloads": downloads, "library": library}
 
 
 def preferences_patch(body: dict[str, Any], current: Settings) -> dict[str, Any]:
     """Our settings for the qBittorrent preferences that have an equivalent.
 
     Unknown keys are ignored, as qBittorrent does.
-    TODO(runtime folders): save_path and temp_path name the library and the
-    downloads folder, which are fixed at start; a change to them is ignored.
     """
     patch: dict[str, Any] = {}
     for ours in ("dht", "pex", "lsd"):

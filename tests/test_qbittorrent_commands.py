@@ -235,3 +235,71 @@ def test_categories_create_edit_remove(qbt: Qbt, module_daemon: Daemon) -> None:
     assert removed.status_code == 200
     assert "films" not in after and "auto-made" not in after
     assert qbt.torrent(info_hash)["category"] == ""
+
+
+def test_save_path_and_temp_path_move_new_downloads_at_once_and_persist(
+    daemon: Daemon, seeder: Any, tmp_path: Path
+) -> None:
+    qbt = Qbt(daemon)
+    library = tmp_path / "media" / "library"
+    downloads = tmp_path / "media" / "incoming"
+    old_library = daemon.data_dir / "library"
+
+    answer = qbt.post(
+        "app/setPreferences",
+        json=json.dumps(
+            {
+                "save_path": str(library),
+                "temp_path_enabled": True,
+                "temp_path": str(downloads),
+            }
+        ),
+    )
+    prefs = qbt.get("app/preferences")
+    added = qbt.post("torrents/add", urls=seeder.magnet, category="tv")
+    filed = daemon.wait_for(
+        lambda: (
+            (t := qbt.torrent(seeder.info_hash))["state"] in ("uploading", "stalledUP")
+            and t
+        ),
+        "the download to be filed",
+    )
+    daemon.stop()
+    daemon.start()
+    after = Qbt(daemon).get("app/preferences")
+
+    assert answer.status_code == 200 and added.text == "Ok."
+    assert (prefs["save_path"], prefs["temp_path"]) == (str(library), str(downloads))
+    assert (after["save_path"], after["temp_path"]) == (str(library), str(downloads))
+    assert filed["content_path"] == str(library / "tv" / "Show.S01")
+    for source in seeder.payload.rglob("*"):
+        if source.is_file():
+            target = library / "tv" / "Show.S01" / source.relative_to(seeder.payload)
+            assert target.read_bytes() == source.read_bytes()
+    assert not (old_library / "tv").exists()
+    settings = daemon.api("GET", "/v1/settings")[1]
+    assert settings["folders"] == {"downloads": str(downloads), "library": str(library)}
+
+
+@pytest.mark.parametrize(
+    "prefs",
+    [
+        {"save_path": "relative/library"},
+        {"save_path": 7},
+        {"temp_path": ""},
+        {"save_path": "/"},
+    ],
+)
+def test_a_bad_folder_preference_is_a_400_and_changes_nothing(
+    qbt: Qbt, module_daemon: Daemon, prefs: dict[str, Any]
+) -> None:
+    before = qbt.get("app/preferences")
+
+    answer = qbt.post("app/setPreferences", json=json.dumps(prefs))
+
+    assert answer.status_code == 400
+    after = qbt.get("app/preferences")
+    assert (after["save_path"], after["temp_path"]) == (
+        before["save_path"],
+        before["temp_path"],
+    )
