@@ -8,8 +8,9 @@ percent change state, for SECONDS; prints the rows written per second, the
 outbox's peak depth, and this process's CPU share.
 
 Part 2 (capacity, same run, same database): one progress row per torrent,
-written once through the actor (tell + flush) and once by plain psycopg
-executemany of the same statement; prints both rates and their ratio.
+written once through the actor (tell + flush; the actor sends the batch as
+one UPDATE over unnest'ed arrays) and once by plain psycopg executemany of
+the one-row UPDATE; prints both rates and their ratio.
 
 Without --database-url an embedded server starts in a temporary folder.
 """
@@ -120,7 +121,8 @@ def capacity(url: str, actor: object, hashes: list[str]) -> None:
 
     started = time.perf_counter()
     with psycopg.connect(url) as conn:
-        repository.update_progress(conn, rows)
+        with conn.cursor() as cur:
+            cur.executemany(repository.QUERIES["update_torrent_progress"], rows)
         conn.commit()
     plain = len(rows) / (time.perf_counter() - started)
 

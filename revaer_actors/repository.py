@@ -111,8 +111,11 @@ def delete_torrent(conn: psycopg.Connection[Any], info_hash: str) -> bool:
 def update_progress(
     conn: psycopg.Connection[Any], rows: Iterable[dict[str, Any]]
 ) -> None:
-    with conn.cursor() as cur:
-        cur.executemany(QUERIES["update_torrent_progress"], list(rows))
+    batch = list(rows)
+    if not batch:
+        return
+    columns = {key: [row[key] for row in batch] for key in batch[0]}
+    conn.execute(QUERIES["update_torrent_progress_batch"], columns)
 
 
 def update_metadata(
