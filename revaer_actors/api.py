@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import pykka
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -117,6 +118,15 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         )
     except EngineError as exc:
         return problem(422, "engine-refused", "libtorrent refused", exc.detail)
+    except pykka.Timeout:
+        # An actor stuck behind an unreachable database, most often.
+        return problem(
+            503,
+            "busy",
+            "Daemon busy",
+            "the daemon did not answer in time; try again later",
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
     except web.HTTPRequestEntityTooLarge:
         return problem(
             413,

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from revaer_actors import __version__
 from revaer_actors.auth import read_key_file
-from revaer_actors.errors import ConfigError
+from revaer_actors.errors import AlreadyRunning, ConfigError
 from revaer_actors.sse import StreamEvent, parse_stream
 
 STATUS_FIELDS = (
@@ -187,7 +187,10 @@ def run(
         )
     except ConfigError as exc:
         _fail(EXIT_BAD_INPUT, str(exc))
-    run_daemon(config)
+    try:
+        run_daemon(config)
+    except AlreadyRunning as exc:
+        _fail(EXIT_RUNTIME, str(exc))
 
 
 @main.command()

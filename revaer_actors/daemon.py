@@ -4,10 +4,13 @@ in order on SIGTERM or Ctrl-C."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 import signal
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import pykka
 from aiohttp import web
@@ -24,6 +27,7 @@ from revaer_actors.auth import (
 from revaer_actors.bridge import ActorBridge
 from revaer_actors.config import Config
 from revaer_actors.database import EmbeddedPostgres, migrate, open_pool
+from revaer_actors.errors import AlreadyRunning
 from revaer_actors.events import EventHub
 from revaer_actors.folders import Folders
 from revaer_actors.fsops import FsOpsActor, FsOpsPool
@@ -36,6 +40,7 @@ log = logging.getLogger(__name__)
 BOOT_TIMEOUT = 300.0
 SHUTDOWN_TIMEOUT = 60.0
 RUNNING_MARKER = "revaer.running"
+LOCK_FILE = "revaer.lock"
 
 
 @dataclass
@@ -54,7 +59,37 @@ class Actors:
 def run(config: Config) -> None:
     for folder in (config.data_dir, config.downloads_dir, config.library_dir):
         folder.mkdir(parents=True, exist_ok=True)
+    lock = _lock_data_dir(config.data_dir)
+    try:
+        _run_locked(config)
+    finally:
+        lock.close()
 
+
+def _lock_data_dir(data_dir: Path) -> IO[str]:
+    """One daemon per data directory: a second one would share the embedded
+    server, the downloads and the catalog with the first, and stop the
+    server under it on its way out. The lock dies with the process, kill -9
+    included."""
+    handle = (data_dir / LOCK_FILE).open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise AlreadyRunning(
+            f"another revaer daemon (pid {holder}) is running with {data_dir}; "
+            "stop it first, or give this one another --data-dir"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def _run_locked(config: Config) -> None:
     embedded = None
     url = config.database_url
     if url is None:
@@ -80,7 +115,9 @@ def start_actors(
     session = SessionActor.start(config.settings).proxy()
     fsops = FsOpsPool(
         config.fsops.workers,
-        lambda: FsOpsActor.start(persistence, session, folders, config.fsops).proxy(),
+        lambda: FsOpsActor.start(
+            persistence, session, folders, config.fsops, events
+        ).proxy(),
     )
     orchestrator = OrchestratorActor.start(
         persistence,

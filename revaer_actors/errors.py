@@ -65,3 +65,7 @@ class EngineError(RevaerError):
 
 class ConfigError(RevaerError):
     """The daemon's configuration cannot be used."""
+
+
+class AlreadyRunning(RevaerError):
+    """Another daemon holds the data directory."""

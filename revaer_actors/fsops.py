@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -31,6 +32,7 @@ import pykka
 from revaer_actors import pipeline
 from revaer_actors.domain import JobRecord, JobStatus, TorrentRecord, TransferMode
 from revaer_actors.errors import EngineError, InvalidInput, RevaerError
+from revaer_actors.events import EventHub
 from revaer_actors.folders import Folders
 from revaer_actors.pipeline import STAGES, Plan, PlanInput, StageFailed, describe
 from revaer_actors.policy import FsOpsSettings, Policy, parse_changes
@@ -38,6 +40,7 @@ from revaer_actors.policy import FsOpsSettings, Policy, parse_changes
 log = logging.getLogger(__name__)
 
 ASK_TIMEOUT = 30.0
+PROGRESS_EVENT_INTERVAL = 1.0
 WAITING = "waiting for libtorrent"
 
 
@@ -61,11 +64,13 @@ class FsOpsActor(pykka.ThreadingActor):
         session: Any,
         folders: Folders,
         settings: FsOpsSettings | None = None,
+        events: EventHub | None = None,
     ) -> None:
         super().__init__()
         self._persistence = persistence
         self._session = session
         self._folders = folders
+        self._events = events if events is not None else EventHub()
         self._settings = settings or FsOpsSettings()
         self._relocated: Callable[[str, str, str], object] | None = None
         self._running: Callable[[str, bool], object] | None = None
@@ -277,6 +282,7 @@ class FsOpsActor(pykka.ThreadingActor):
             run.plan,
             run.job.id,
             run.policy.transfer,
+            progress=self._progress_reporter(run),
             verify_hash=run.policy.verify == "hash",
         )
         if result.fallback is not None:
@@ -287,6 +293,30 @@ class FsOpsActor(pykka.ThreadingActor):
             f"bytes={result.copied_bytes}"
             + (f" ({result.fallback})" if result.fallback else "")
         )
+
+    def _progress_reporter(self, run: _Run) -> Callable[[int], object]:
+        """fsops_progress events while files are placed, at most one a second."""
+        assert run.plan is not None
+        total = len(run.plan.ops)
+        last = time.monotonic()
+
+        def report(done: int) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last < PROGRESS_EVENT_INTERVAL and done < total:
+                return
+            last = now
+            self._events.publish(
+                "fsops_progress",
+                run.record.info_hash,
+                job_id=run.job.id,
+                status=run.job.status.value,
+                stage="transfer",
+                files_done=done,
+                files_total=total,
+            )
+
+        return report
 
     def _start_move(self, run: _Run) -> str:
         assert run.plan is not None
@@ -457,8 +487,9 @@ class FsOpsActor(pykka.ThreadingActor):
     def _announce(self, job: JobRecord, outcome: str | None) -> None:
         # Every job change passes here; the persistence actor publishes the
         # fsops_* events once each transition is committed.
-        # TODO(long copies): report bytes copied inside the transfer stage as
-        # fsops_progress, through the progress callback of pipeline.transfer.
+        # TODO(one huge file): progress inside the transfer stage is counted in
+        # files placed, so a single large file reports only when it is done;
+        # counting bytes would need a callback inside pipeline.copy_file.
         log.debug(
             "fs job transition job_id=%d info_hash=%s status=%s stage=%s outcome=%s",
             job.id,

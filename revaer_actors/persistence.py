@@ -191,7 +191,7 @@ class PersistenceActor(pykka.ThreadingActor):
         job: JobRecord = self._commit(
             lambda conn: repository.update_job(conn, job_id, status, stage, **changes)
         )
-        self._job_changed(job)
+        self._job_changed(job, outcome=changes.get("outcome"))
         return job
 
     def finish_job_moved(
@@ -220,7 +220,9 @@ class PersistenceActor(pykka.ThreadingActor):
         self._job_changed(job)
         return job
 
-    def _job_changed(self, job: JobRecord, kind: str | None = None) -> None:
+    def _job_changed(
+        self, job: JobRecord, kind: str | None = None, outcome: str | None = None
+    ) -> None:
         """Tells live clients about a job transition once it is committed, and
         times the stage the job just left."""
         now = time.monotonic()
@@ -238,6 +240,7 @@ class PersistenceActor(pykka.ThreadingActor):
             job_id=job.id,
             status=job.status.value,
             stage=job.stage,
+            outcome=outcome,
             error=job.last_error,
         )
 

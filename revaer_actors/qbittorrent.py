@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import libtorrent as lt
+import pykka
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
@@ -214,6 +215,8 @@ async def plain_errors(request: web.Request, handler: Next) -> web.StreamRespons
         return text("Not Found", 404)
     except DatabaseUnavailable as exc:
         return text(str(exc), 503)
+    except pykka.Timeout:
+        return text("the daemon did not answer in time; try again later", 503)
     except EngineError as exc:
         return text(exc.detail, 409)
     except web.HTTPRequestEntityTooLarge:

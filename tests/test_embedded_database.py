@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import psutil
 
-from tests.daemon import Daemon
+from tests.daemon import Daemon, free_port
 from tests.seeder import make_payload, make_torrent
 
 
@@ -65,3 +67,38 @@ def test_the_data_directory_holds_everything(
 
     names = set(os.listdir(daemon.data_dir))
     assert {"postgres", "downloads", "library", "revaer.toml"} <= names
+
+
+def test_a_second_daemon_on_the_same_data_directory_refuses_to_start(
+    tmp_path: Path, daemon_factory: list[Daemon]
+) -> None:
+    first = Daemon(tmp_path / "data", None)
+    daemon_factory.append(first)
+    first.start()
+    magnet = "magnet:?xt=urn:btih:" + "ab" * 20
+    assert (
+        first.api("POST", "/v1/torrents", {"magnet": magnet, "paused": True})[0] == 201
+    )
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "revaer_actors",
+            "run",
+            "--data-dir",
+            str(first.data_dir),
+            "--api-listen",
+            f"127.0.0.1:{free_port()}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 3
+    assert "another revaer daemon" in result.stderr
+    assert f"pid {first.process.pid}" in result.stderr  # type: ignore[union-attr]
+    # The first daemon and its embedded database are untouched.
+    assert first.api("GET", "/health")[0] == 200
+    assert magnet[-40:] in first.catalog()

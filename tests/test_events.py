@@ -105,6 +105,8 @@ def test_a_download_tells_its_whole_story_in_order(
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     finished = next(e for e in client.events if e["kind"] == "fsops_completed")
     assert finished["status"] == "moved"
+    outcomes = {e["outcome"] for e in client.events if e["kind"] == "fsops_progress"}
+    assert {"started", "done"} <= outcomes
 
     status, job = daemon.api("GET", f"/v1/fs-jobs/{finished['job_id']}")
     assert status == 200 and job["torrent_id"] == seeder.info_hash
@@ -240,3 +242,29 @@ def test_replay_window_is_bounded() -> None:
     _, missed = hub.subscribe(last_id=events[0].id)
 
     assert [e.data["n"] for e in missed] == list(range(15, 25))
+
+
+def test_a_copy_reports_files_placed_as_fsops_progress(
+    tmp_path: Any, database_url: str, daemon_factory: list[Daemon], seeder: Seeder
+) -> None:
+    daemon = Daemon(tmp_path / "data", database_url)
+    with (daemon.data_dir / "revaer.toml").open("a") as config:
+        config.write('[fsops]\ntransfer = "copy"\n')
+    daemon_factory.append(daemon)
+    daemon.start()
+    client = EventClient(daemon, "?kind=fsops_progress,fsops_completed")
+    try:
+        assert daemon.cli("add", seeder.magnet, "--category", "tv").returncode == 0
+        client.wait_for(
+            lambda: "fsops_completed" in client.kinds(seeder.info_hash),
+            "the copy to complete",
+        )
+    finally:
+        client.close()
+
+    placed = [
+        e for e in client.events if e["kind"] == "fsops_progress" and "files_done" in e
+    ]
+    files = [p for p in seeder.payload.rglob("*") if p.is_file()]
+    assert placed, client.events
+    assert placed[-1]["files_done"] == placed[-1]["files_total"] >= len(files)
