@@ -7,6 +7,7 @@ down as asks and are answered once the persistence actor has committed them.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -43,6 +44,7 @@ from revaer_actors.errors import (
 from revaer_actors.events import EventHub
 from revaer_actors.folders import Folders
 from revaer_actors.fsops import interrupted_move_landed
+from revaer_actors.pipeline import META_NAME
 from revaer_actors.policy import FsOpsSettings
 from revaer_actors.session import EngineAdd
 from revaer_actors.settings import (
@@ -465,6 +467,8 @@ class OrchestratorActor(pykka.ThreadingActor):
         self._events.publish("removed", info_hash, delete_data=delete_data)
         self._fsops.forget(info_hash)
         self._session.remove(info_hash, delete_data).get(timeout=ASK_TIMEOUT)
+        if delete_data:
+            _drop_meta_of_seeded_payload(record)
         log.info("torrent removed info_hash=%s delete_data=%s", info_hash, delete_data)
         return record
 
@@ -732,3 +736,22 @@ _ROUTES: dict[type, Callable[[OrchestratorActor, Any], None]] = {
     TrackerFailed: OrchestratorActor._on_tracker_failed,
     StorageMoveFailed: OrchestratorActor._on_storage_move_failed,
 }
+
+
+def _drop_meta_of_seeded_payload(record: TorrentRecord) -> None:
+    """With its data deleted, a torrent that seeded from the library leaves no
+    `.revaer.meta` behind. A copy or hardlink filed into the library is the
+    user's and stays, and so does its meta file."""
+    if record.library_path is None:
+        return
+    payload = Path(record.library_path)
+    if Path(record.save_path) != payload.parent:
+        return
+    meta = payload.with_name(payload.name + META_NAME)
+    try:
+        owner = json.loads(meta.read_text()).get("info_hash")
+    except (OSError, ValueError, AttributeError):
+        return
+    if owner == record.info_hash:
+        meta.unlink(missing_ok=True)
+        log.info("meta file removed info_hash=%s path=%s", record.info_hash, meta)

@@ -19,10 +19,9 @@ from revaer_actors.pipeline import Plan, PlanInput, StageFailed
 from revaer_actors.policy import FsOpsSettings, Policy
 from revaer_actors.sources import files_of, load_metainfo
 from tests import archive_maker
+from tests.shared import LIBTORRENT_SUITE
 
-SUITE = (
-    Path(__file__).resolve().parents[2] / "shared/fixtures/torrents/libtorrent-suite"
-)
+SUITE = LIBTORRENT_SUITE
 HASH = "cd" * 20
 MOVIE = os.urandom(300_000)
 

@@ -5,17 +5,15 @@ left behind."""
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 
 import libtorrent as lt
 import pytest
 
 from revaer_actors.sources import torrent_id
 from tests.daemon import Daemon
+from tests.shared import LIBTORRENT_SUITE
 
-SUITE = (
-    Path(__file__).resolve().parents[2] / "shared/fixtures/torrents/libtorrent-suite"
-)
+SUITE = LIBTORRENT_SUITE
 
 
 def _expected() -> list[tuple[str, str, str]]:

@@ -94,3 +94,22 @@ def test_torrent_file_added_paused_stays_paused_and_is_not_downloaded(
     assert daemon.cli_json("status", seeder.info_hash)["state"] == "paused"
     assert daemon.cli_json("jobs") == []
     assert not (daemon.data_dir / "library" / "tv").exists()
+
+
+def test_removing_with_its_data_leaves_nothing_of_a_filed_torrent(
+    daemon: Daemon, seeder: Seeder
+) -> None:
+    assert daemon.cli("add", seeder.magnet, "--category", "tv").returncode == 0
+    daemon.wait_for(lambda: _moved_job(daemon), "the fs job to be moved")
+    library = daemon.data_dir / "library" / "tv"
+    meta = library / "Show.S01.revaer.meta"
+    assert meta.exists()
+
+    removed = daemon.cli("action", seeder.info_hash, "remove", "--delete-data")
+
+    assert removed.returncode == 0, removed.stderr
+    daemon.wait_for(
+        lambda: not (library / "Show.S01").exists(), "libtorrent to delete the files"
+    )
+    assert not meta.exists()
+    assert daemon.cli_json("ls") == []
