@@ -30,6 +30,7 @@ from revaer_actors.errors import (
     InvalidInput,
     JobNotFound,
     JobNotRetryable,
+    LastActiveKey,
     RevaerError,
     TorrentExists,
     TorrentNotFound,
@@ -60,6 +61,10 @@ class Services:
     started_at: float = field(default_factory=time.time)
     config: Any = None
     folders: Any = None
+    # The database probe in flight, shared by /health and /health/full.
+    probe: dict[str, Any] = field(default_factory=dict)
+    # Open event streams and the key each one was opened with.
+    streams: dict[asyncio.Task[Any], str | None] = field(default_factory=dict)
 
 
 T = TypeVar("T")
@@ -108,6 +113,8 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         return problem(409, "job-not-failed", "Job is not failed", str(exc))
     except TorrentExists as exc:
         return problem(409, "already-exists", "Torrent already exists", str(exc))
+    except LastActiveKey as exc:
+        return problem(409, "last-active-key", "Last active key", str(exc))
     except DatabaseUnavailable as exc:
         return problem(
             503,
@@ -237,7 +244,20 @@ async def _attach_events(app: web.Application) -> None:
 
 
 async def _close_event_streams(app: web.Application) -> None:
-    app[SERVICES].events.close_all()
+    """At shutdown: a stream stuck writing to a client that stopped reading
+    would otherwise hold the exit back for its whole write timeout."""
+    services = app[SERVICES]
+    services.events.close_all()
+    for task in list(services.streams):
+        task.cancel()
+
+
+def _end_streams_of_revoked_keys(services: Services) -> None:
+    if services.keyring is None:
+        return
+    for task, key in list(services.streams.items()):
+        if not services.keyring.allows(key):
+            task.cancel()
 
 
 async def health(request: web.Request) -> web.Response:
@@ -257,6 +277,8 @@ async def health(request: web.Request) -> web.Response:
 
 
 HEALTH_PROBE_TIMEOUT = 2.0
+# However the database misbehaves, health answers within this.
+HEALTH_DEADLINE = 3.0
 
 
 async def health_full(request: web.Request) -> web.Response:
@@ -265,9 +287,7 @@ async def health_full(request: web.Request) -> web.Response:
     engine, engine_info = await _timed(
         services.bridge.ask(services.session.probe(), timeout=HEALTH_PROBE_TIMEOUT)
     )
-    database, db_version = await _timed(
-        services.bridge.run(_database_version, services)
-    )
+    database, db_version = await _timed(_database_probe(services))
     fsops = {
         "status": "ok"
         if services.fsops is None or services.fsops.actor_ref.is_alive()
@@ -314,16 +334,31 @@ def _database_version(services: Services) -> str:
 
 
 async def _database_health(services: Services) -> str:
-    def probe() -> None:
-        with services.pool.connection(timeout=2.0) as conn:
-            repository.ping(conn)
-
     try:
-        await services.bridge.run(probe)
+        await _database_probe(services)
     except Exception as exc:
         log.debug("health probe failed cause=%s", exc)
         return "down"
     return "ok"
+
+
+async def _database_probe(services: Services) -> str:
+    """The server's version, asked by one probe at a time.
+
+    A server that stops answering (a hung host, a partition) would hold a
+    probe's thread for as long as it hangs; later probes wait for that same
+    one, up to a deadline, instead of piling up threads behind it.
+    """
+    pending = services.probe.get("database")
+    if pending is None or pending.done():
+        pending = asyncio.ensure_future(
+            services.bridge.run(_database_version, services)
+        )
+        services.probe["database"] = pending
+    try:
+        return await asyncio.wait_for(asyncio.shield(pending), HEALTH_DEADLINE)
+    except TimeoutError:
+        raise DatabaseUnavailable("the database does not answer") from None
 
 
 async def list_torrents(request: web.Request) -> web.Response:
@@ -393,6 +428,11 @@ async def torrent_select(request: web.Request) -> web.Response:
     return web.json_response(record.as_json())
 
 
+def _is_id(raw: str) -> bool:
+    """A number id: ASCII digits only (str.isdigit also takes '²' and '٣')."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 18
+
+
 def _torrent_id(request: web.Request) -> str:
     info_hash = request.match_info["id"]
     if not sources.is_torrent_id(info_hash):
@@ -457,7 +497,7 @@ async def list_jobs(request: web.Request) -> web.Response:
 async def get_job(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not _is_id(raw):
         raise JobNotFound(raw)  # type: ignore[arg-type]
 
     def read(conn: Any) -> dict[str, Any]:
@@ -486,7 +526,7 @@ async def _read(services: Services, work: Callable[[Any], T]) -> T:
 
 def _job_id(request: web.Request) -> int:
     raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not _is_id(raw):
         raise JobNotFound(-1) from None
     return int(raw)
 
@@ -521,8 +561,11 @@ async def issue_key(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     body = await _json_body(request)
     name = body.get("name") if isinstance(body, dict) else None
-    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
-        raise InvalidInput("name must be text of 1 to 100 characters", field="/name")
+    if not _printable_name(name):
+        raise InvalidInput(
+            "name must be printable text of 1 to 100 characters", field="/name"
+        )
+    assert isinstance(name, str)
 
     key = new_key()
     row = await services.bridge.ask(
@@ -532,16 +575,27 @@ async def issue_key(request: web.Request) -> web.Response:
     return web.json_response({**public_row(row), "key": key}, status=201)
 
 
+def _printable_name(name: Any) -> bool:
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from JSON escapes
+        return False
+    return name.isprintable()
+
+
 async def revoke_key(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not _is_id(raw):
         raise web.HTTPNotFound(text=f"no api key with id {raw}")
 
     row = await services.bridge.ask(services.persistence.revoke_api_key(int(raw)))
     if row is None:
         raise web.HTTPNotFound(text=f"no api key with id {raw}")
     await _reload_keys(services)
+    _end_streams_of_revoked_keys(services)
     return web.json_response(public_row(row))
 
 
@@ -561,6 +615,9 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     kinds, torrent_id, last_id, keepalive = _event_filters(request)
     subscription, missed = services.events.subscribe(kinds, torrent_id, last_id)
+    task = asyncio.current_task()
+    assert task is not None
+    services.streams[task] = presented_key(request.headers)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -587,6 +644,7 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
     except (ConnectionError, TimeoutError) as exc:
         log.info("event stream closed cause=%s", type(exc).__name__)
     finally:
+        services.streams.pop(task, None)
         services.events.unsubscribe(subscription)
         if subscription.dropped:
             log.warning("event stream dropped: client too slow peer=%s", request.remote)
@@ -608,13 +666,15 @@ def _event_filters(
             field="kind",
         )
     torrent_id = request.query.get("torrent")
+    if torrent_id is not None:
+        torrent_id = torrent_id.lower()
     if torrent_id is not None and not sources.is_torrent_id(torrent_id):
         raise InvalidInput("torrent must be a torrent id", field="torrent")
 
     raw_last = request.headers.get("Last-Event-ID") or request.query.get(
         "last_event_id"
     )
-    if raw_last is not None and not (raw_last.isdigit() and len(raw_last) < 20):
+    if raw_last is not None and not _is_id(raw_last):
         raise InvalidInput("Last-Event-ID must be an event id", field="Last-Event-ID")
     raw_keepalive = request.query.get("keepalive", str(SSE_KEEPALIVE_SECONDS))
     try:

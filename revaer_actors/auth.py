@@ -26,7 +26,9 @@ def new_key() -> str:
 
 
 def key_hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+    # A header that is not UTF-8 hashes to a key nobody has (keys are ASCII),
+    # rather than failing.
+    return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:

@@ -218,6 +218,8 @@ def add(
     """
     if not source.strip():
         _fail(EXIT_BAD_INPUT, "give a magnet link or a .torrent file to add")
+    if paused and wait:
+        _fail(EXIT_BAD_INPUT, "--wait waits for the download, which --paused holds")
     body: dict[str, Any] = {"tags": list(tags), "paused": paused}
     if category is not None:
         body["category"] = category
@@ -235,7 +237,11 @@ def add(
     answer = _request(api, "POST", "/v1/torrents", body)
     click.echo(answer["id"])
     if wait:
-        _wait_until_filed(api, answer["id"])
+        try:
+            _wait_until_filed(api, answer["id"])
+        except KeyboardInterrupt:
+            # The torrent stays added; only the waiting stops.
+            click.echo("stopped waiting; the download goes on", err=True)
 
 
 def _wait_until_filed(api: Api, torrent_id: str) -> None:
@@ -382,7 +388,7 @@ def jobs(ctx: click.Context, status: str | None, as_json: bool) -> None:
 @click.pass_obj
 def jobs_retry(api: Api, job_id: str, as_json: bool) -> None:
     """Retry failed post-processing job JOB_ID from the stage it failed in."""
-    if not job_id.isdigit():
+    if not (job_id.isascii() and job_id.isdigit()):
         _fail(EXIT_BAD_INPUT, f"job id must be a number, got {job_id!r}")
     job = _request(api, "POST", f"/v1/fs-jobs/{job_id}/retry")
     if as_json:
@@ -666,7 +672,10 @@ def tail(
                 markup=False,
                 highlight=False,
             )
-        time.sleep(delay)
+        try:
+            time.sleep(delay)
+        except KeyboardInterrupt:
+            return
         delay = min(delay * 2, TAIL_MAX_DELAY)
 
 
@@ -716,8 +725,11 @@ def _write_resume_file(path: Path | None, last_id: str | None) -> None:
     if path is None or last_id is None:
         return
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(last_id + "\n")
-    partial.replace(path)
+    try:
+        partial.write_text(last_id + "\n")
+        partial.replace(path)
+    except OSError as exc:
+        _fail(EXIT_BAD_INPUT, f"cannot write {path}: {exc.strerror}")
 
 
 @main.group()

@@ -69,3 +69,7 @@ class ConfigError(RevaerError):
 
 class AlreadyRunning(RevaerError):
     """Another daemon holds the data directory."""
+
+
+class LastActiveKey(RevaerError):
+    """Revoking this key would leave no way into the API."""

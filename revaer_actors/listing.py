@@ -122,7 +122,9 @@ def _choice(
 def _limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not (
+        1 <= int(raw) <= MAX_LIMIT
+    ):
         raise InvalidInput(
             f"limit must be a whole number from 1 to {MAX_LIMIT}", field="limit"
         )
@@ -142,7 +144,7 @@ def _cursor(raw: str | None, sort: str, order: str) -> tuple[Any, str] | None:
         if (cur_sort, cur_order) != (sort, order) or not isinstance(info_hash, str):
             raise ValueError("cursor of another sort")
         return (_key_value(sort, value), info_hash)
-    except (ValueError, TypeError, UnicodeError, binascii.Error):
+    except (ValueError, TypeError, OverflowError, UnicodeError, binascii.Error):
         raise InvalidInput(
             "cursor is not one this server gave for this sort and order; "
             "start again without it",
@@ -152,9 +154,15 @@ def _cursor(raw: str | None, sort: str, order: str) -> tuple[Any, str] | None:
 
 def _key_value(sort: str, value: Any) -> Any:
     if sort == "added_at" and isinstance(value, str):
-        return datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError("cursor time without a zone")
+        return moment
     if sort == "name" and isinstance(value, str):
         return value
     if sort == "progress" and isinstance(value, int | float):
-        return float(value)
+        progress = float(value)
+        if not 0.0 <= progress <= 1.0:
+            raise ValueError("cursor progress out of range")
+        return progress
     raise ValueError("cursor value does not fit its sort")

@@ -165,11 +165,15 @@ class OrchestratorActor(pykka.ThreadingActor):
         if not stored:
             return
         try:
-            self._settings = apply_patch(self._file_settings, stored)
-        except InvalidInput as exc:
-            log.warning("stored settings ignored cause=%s", exc.detail)
+            settings = apply_patch(self._file_settings, stored)
+            self._session.apply_settings(settings).get(timeout=ASK_TIMEOUT)
+        except (InvalidInput, OverflowError, TypeError, ValueError) as exc:
+            # A daemon that cannot start is worse than one on its file's
+            # settings: say so and carry on.
+            log.warning("stored settings ignored cause=%s", exc)
+            self._session.apply_settings(self._file_settings).get(timeout=ASK_TIMEOUT)
             return
-        self._session.apply_settings(self._settings).get(timeout=ASK_TIMEOUT)
+        self._settings = settings
 
     def settings(self) -> dict[str, Any]:
         """The settings in effect, and libtorrent's values for the same keys."""

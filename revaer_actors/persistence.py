@@ -10,6 +10,7 @@ keeps every event in order and is written once the database is back.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -32,6 +33,7 @@ from revaer_actors.domain import (
 from revaer_actors.errors import (
     DatabaseUnavailable,
     JobNotRetryable,
+    LastActiveKey,
     TorrentExists,
     TorrentNotFound,
 )
@@ -71,6 +73,7 @@ class PersistenceActor(pykka.ThreadingActor):
         # Rows committed by flushes, for benchmarks and metrics.
         self.rows_written = 0
         self._on_recovery: Callable[[], object] | None = None
+        self._flush_told = threading.Event()
         self._ticker = Ticker("persistence-flush", FLUSH_INTERVAL, self._tell_flush)
 
     def on_start(self) -> None:
@@ -96,6 +99,12 @@ class PersistenceActor(pykka.ThreadingActor):
         self._on_recovery = on_recovery
 
     def _tell_flush(self) -> None:
+        # One timed flush in the mailbox at a time: during an outage each one
+        # waits out the pool's timeout, and a pile of them would keep commands
+        # waiting far longer than it takes to answer them 503.
+        if self._flush_told.is_set():
+            return
+        self._flush_told.set()
         self._me.flush()
 
     # Commands: answered only after the transaction committed.
@@ -155,7 +164,20 @@ class PersistenceActor(pykka.ThreadingActor):
         return row
 
     def revoke_api_key(self, key_id: int) -> dict[str, Any] | None:
-        row = self._commit(lambda conn: repository.revoke_api_key(conn, key_id))
+        def write(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
+            active = [
+                r["id"]
+                for r in repository.select_api_keys(conn)
+                if r["revoked_at"] is None
+            ]
+            if active == [key_id]:
+                raise LastActiveKey(
+                    "this is the last active key; issue another one before "
+                    "revoking it, or nobody could use the API again"
+                )
+            return repository.revoke_api_key(conn, key_id)
+
+        row = self._commit(write)
         if row is not None:
             log.info("api key revoked key_id=%s", key_id)
         return row
@@ -358,6 +380,7 @@ class PersistenceActor(pykka.ThreadingActor):
 
     def flush(self) -> int:
         """Writes the outbox and coalesced progress; returns what is still pending."""
+        self._flush_told.clear()
         if not self._outbox and not self._progress:
             return 0
 

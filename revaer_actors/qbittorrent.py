@@ -10,7 +10,6 @@ as /v1; only the names, units and state strings are qBittorrent's.
 from __future__ import annotations
 
 import base64
-import binascii
 import collections
 import contextlib
 import hashlib
@@ -269,7 +268,7 @@ async def _with_api_key(
     if not valid:
         return text("Forbidden", 403)
     # API-key clients keep no cookie; their sync/maindata memory is per key.
-    name = hashlib.sha256(key.encode()).hexdigest()
+    name = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
     session = facade.bearer_sessions.setdefault(name, Session(name, float("inf")))
     request["qbt_session"] = session
     return await handler(request)
@@ -280,7 +279,8 @@ async def _basic(request: web.Request, header: str) -> bool | None:
     facade = request.app[FACADE]
     try:
         decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:
+        # Bad base64, non-ASCII text in the header, or bytes that are not UTF-8.
         return False
     username, _, password = decoded.partition(":")
     if not username and not password:
@@ -697,7 +697,13 @@ async def set_preferences(
         raise QbtError(400, "'json' must be a JSON object")
 
     current = await _settings(request)
-    patch = preferences_patch(body, current)
+    try:
+        patch = preferences_patch(body, current)
+    except (TypeError, ValueError, OverflowError) as exc:
+        # A string where a number goes, a number too big for one, and such.
+        raise QbtError(
+            400, f"a preference has the wrong type or range: {exc}"
+        ) from None
     folders = folders_patch(body)
     services = _facade(request).services
     if folders:

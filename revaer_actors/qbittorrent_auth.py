@@ -161,7 +161,7 @@ class Gatekeeper:
         self._basic_ok[self._basic_key(header)] = self._clock() + SESSION_SECONDS
 
     def _basic_key(self, header: str) -> bytes:
-        return hmac.digest(self._secret, header.encode(), "sha256")
+        return hmac.digest(self._secret, header.encode("utf-8", "replace"), "sha256")
 
     def open_session(self) -> Session:
         self._evict()

@@ -555,8 +555,8 @@ def _status_event(status: Any, info_hash: str) -> TorrentStatus:
         name=status.name,
         state=state,
         progress=float(status.progress),
-        download_rate=int(status.download_payload_rate),
-        upload_rate=int(status.upload_payload_rate),
+        download_rate=_rate(status, status.download_payload_rate, downloading=True),
+        upload_rate=_rate(status, status.upload_payload_rate),
         total_done=int(status.total_wanted_done),
         total_size=int(status.total_wanted),
         save_path=status.save_path,
@@ -568,6 +568,15 @@ def _status_event(status: Any, info_hash: str) -> TorrentStatus:
         num_peers=int(status.num_peers),
         num_seeds=int(status.num_seeds),
     )
+
+
+def _rate(status: Any, rate: float, downloading: bool = False) -> int:
+    """libtorrent stops ticking a torrent's rates once its last peer leaves, so
+    the last figure would stay on a seed for good; no peers means no transfer,
+    and a finished torrent downloads nothing."""
+    if status.num_peers == 0 or (downloading and status.is_finished):
+        return 0
+    return int(rate)
 
 
 def _tracker(entry: dict[str, Any]) -> dict[str, Any]:

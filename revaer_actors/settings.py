@@ -171,6 +171,8 @@ _BOOLS = {
     "limit_lan_peers",
 }
 _NAMES = {f.name for f in fields(Settings)}
+# libtorrent keeps these counts in a 32-bit int.
+MAX_ACTIVE = 2**31 - 1
 
 
 def apply_patch(current: Settings, body: Any) -> Settings:
@@ -208,9 +210,14 @@ def _value(name: str, value: Any) -> Any:
             )
         return value
     if name in ("max_active_downloads", "max_active_seeds"):
-        if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not -1 <= value <= MAX_ACTIVE
+        ):
             raise InvalidInput(
-                f"{name} must be -1 (no limit) or a whole number", field=pointer
+                f"{name} must be -1 (no limit) or a whole number up to {MAX_ACTIVE}",
+                field=pointer,
             )
         return value
     if name == "ratio_limit":
