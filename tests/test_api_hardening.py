@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import requests
 
@@ -362,10 +363,8 @@ def _server_pids(server: StoppableServer) -> list[int]:
     postmaster = int(
         (server.folder / "pgdata" / "postmaster.pid").read_text().split()[0]
     )
-    children = subprocess.run(
-        ["pgrep", "-P", str(postmaster)], capture_output=True, text=True, timeout=10
-    ).stdout.split()
-    return [postmaster, *map(int, children)]
+    children = psutil.Process(postmaster).children()
+    return [postmaster, *(child.pid for child in children)]
 
 
 def test_health_answers_503_while_the_database_does_not_answer(
