@@ -130,7 +130,7 @@ class Meta:
 def _meta_of_metainfo(metainfo: bytes) -> Meta:
     info = lt.torrent_info(metainfo)
     hashes = info.info_hashes()
-    storage = info.files()
+    storage = info.layout()
     ranges = {}
     for index in range(storage.num_files()):
         size = storage.file_size(index)

@@ -214,7 +214,7 @@ def parse_metainfo(data: bytes) -> ParsedTorrent:
 
 def files_of(info: Any) -> tuple[FileEntry, ...]:
     """The real files of a torrent_info, without v2 padding entries."""
-    storage = info.files()
+    storage = info.layout()
     return tuple(
         FileEntry(path=storage.file_path(i), size=storage.file_size(i), index=i)
         for i in range(storage.num_files())
