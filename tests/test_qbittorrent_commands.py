@@ -303,3 +303,48 @@ def test_a_bad_folder_preference_is_a_400_and_changes_nothing(
         before["save_path"],
         before["temp_path"],
     )
+
+
+def test_a_preferences_patch_with_one_bad_value_changes_nothing(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    qbt = Qbt(daemon)
+    set_up = qbt.post(
+        "app/setPreferences",
+        json=json.dumps({"max_ratio_enabled": True, "max_ratio": 1.5}),
+    )
+    before = qbt.get("app/preferences")
+    elsewhere = tmp_path / "other-library"
+    patches = [
+        # A good folder, then a rate no link has: the folder must not move.
+        {"save_path": str(elsewhere), "dl_limit": 10**30},
+        {"temp_path": str(tmp_path / "other-downloads"), "max_ratio_act": 3},
+        # "yes" is not a boolean; it must not switch the ratio goal off.
+        {"max_ratio_enabled": "yes"},
+        {"max_ratio": "2"},
+        {"max_seeding_time_enabled": 1, "max_seeding_time": 60},
+        {"max_seeding_time_enabled": True, "max_seeding_time": "60"},
+    ]
+
+    answers = [
+        qbt.post("app/setPreferences", json=json.dumps(patch)) for patch in patches
+    ]
+    after = qbt.get("app/preferences")
+    ours = daemon.api("GET", "/v1/settings")[1]
+    as_text = qbt.post(
+        "app/setPreferences",
+        json=json.dumps({"max_ratio_enabled": "FALSE", "dht": "True"}),
+    )
+    switched = qbt.get("app/preferences")
+
+    assert set_up.status_code == 200
+    assert [a.status_code for a in answers] == [400] * len(patches), [
+        a.text for a in answers
+    ]
+    assert after == before
+    assert (after["max_ratio_enabled"], after["max_ratio"]) == (True, 1.5)
+    assert ours["folders"]["library"] == before["save_path"]
+    assert ours["download_limit"] is None and ours["ratio_limit"] == 1.5
+    assert not elsewhere.exists()
+    assert as_text.status_code == 200
+    assert (switched["max_ratio_enabled"], switched["dht"]) == (False, True)
