@@ -194,6 +194,12 @@ def test_form_and_multipart_bodies_true_in_any_case_and_pipe_lists(
     old_name = client.get(
         base(qbt) + "torrents/info", params={"filter": "paused"}, timeout=TIMEOUT
     ).json()
+    paused_dl = client.get(
+        base(qbt) + "torrents/info", params={"filter": "pausedDL"}, timeout=TIMEOUT
+    ).json()
+    paused_up = client.get(
+        base(qbt) + "torrents/info", params={"filter": "pausedUP"}, timeout=TIMEOUT
+    ).json()
     in_sonarr = client.get(
         base(qbt) + "torrents/info", params={"category": "sonarr"}, timeout=TIMEOUT
     ).json()
@@ -207,6 +213,9 @@ def test_form_and_multipart_bodies_true_in_any_case_and_pipe_lists(
     assert {t["hash"] for t in stopped} >= {VALID, OTHER}
     assert {t["state"] for t in stopped if t["hash"] in (VALID, OTHER)} == {"stoppedDL"}
     assert {t["hash"] for t in old_name} == {t["hash"] for t in stopped}
+    assert {VALID, OTHER} <= {t["hash"] for t in paused_dl}
+    assert {t["state"] for t in paused_dl} == {"stoppedDL"}
+    assert {VALID, OTHER}.isdisjoint(t["hash"] for t in paused_up)
     assert [t["hash"] for t in in_sonarr] == [OTHER]
     assert [(t["hash"], t["tags"]) for t in tagged] == [(VALID, "a, b")]
     assert "sonarr" in client.get(base(qbt) + "torrents/categories").json()
