@@ -235,6 +235,10 @@ async def authenticate(request: web.Request, handler: Next) -> web.StreamRespons
 
     action = request.path[len(PREFIX) :].strip("/")
     authorization = request.headers.get("Authorization", "")
+    if action.startswith("auth/") and authorization.startswith("Bearer "):
+        # As qBittorrent: an API key has no business with sessions, and a
+        # login carrying one must not count as a failed attempt either.
+        return text("Forbidden", 403)
     if action == "auth/login":
         return await handler(request)
 
