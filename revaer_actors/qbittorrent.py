@@ -1042,6 +1042,10 @@ async def _add_options(request: web.Request, params: Params) -> dict[str, Any]:
     paused = parse_bool(params.get("paused"))
     options["paused"] = bool(stopped if stopped is not None else paused)
     options["sequential"] = bool(parse_bool(params.get("sequentialDownload")))
+    options["first_last_piece"] = bool(parse_bool(params.get("firstLastPiecePrio")))
+    # TODO(contentLayout): Subfolder/NoSubfolder are ignored; honouring them
+    # means renaming files in add_torrent_params and a catalog file list,
+    # content_path and FsOps source that follow the renamed root.
     if params.get("savepath"):
         options["save_path"] = params["savepath"]
     for theirs, ours in (("upLimit", "upload_limit"), ("dlLimit", "download_limit")):

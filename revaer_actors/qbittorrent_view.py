@@ -330,7 +330,7 @@ def torrent_json(record: TorrentRecord, ctx: Context) -> dict[str, Any]:
         "dl_limit": _limit(record.download_limit),
         "up_limit": _limit(record.upload_limit),
         "seq_dl": record.sequential,
-        "f_l_piece_prio": False,
+        "f_l_piece_prio": record.first_last_piece,
         "force_start": record.force_start,
         "super_seeding": False,
         "auto_tmm": False,

@@ -83,6 +83,8 @@ def test_a_torrent_file_upload_carries_the_add_options(
     assert (view["ratio_limit"], view["seeding_time_limit"]) == (1.5, 120)
     assert (view["up_limit"], view["dl_limit"]) == (40000, -1)
     assert view["seq_dl"] is True and view["has_metadata"] is True
+    assert view["f_l_piece_prio"] is True
+    assert ours["engine"]["first_last_piece"] is True
     assert view["size"] == 70_000 and view["amount_left"] == 70_000
     assert [(f["index"], f["name"], f["size"]) for f in files] == [
         (0, "Movie.2024/Movie.2024.mkv", 70_000)
@@ -348,3 +350,48 @@ def test_a_preferences_patch_with_one_bad_value_changes_nothing(
     assert not elsewhere.exists()
     assert as_text.status_code == 200
     assert (switched["max_ratio_enabled"], switched["dht"]) == (False, True)
+
+
+def test_first_last_piece_priority_reaches_libtorrent_and_survives_a_restart(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    qbt = Qbt(daemon)
+    # Hybrid torrents pad files to piece boundaries: several pieces per file,
+    # so the edge pieces are not all of them.
+    big = {"a.mkv": 300_000, "b.mkv": 300_000, "c.nfo": 100}
+    hashes = []
+    for name, wanted in (("Edges", "True"), ("Plain", "false")):
+        payload = make_payload(tmp_path / name, name, big)
+        answer = qbt.post(
+            "torrents/add",
+            files={"torrents": (f"{name}.torrent", make_torrent(payload))},
+            stopped="true",
+            firstLastPiecePrio=wanted,
+        )
+        assert answer.text == "Ok."
+        [item] = [t for t in qbt.get("torrents/info") if t["name"] == name]
+        hashes.append(item["hash"])
+
+    def seen() -> list[tuple[bool, bool]]:
+        return [
+            (
+                qbt.torrent(h)["f_l_piece_prio"],
+                daemon.api("GET", f"/v1/torrents/{h}")[1]["engine"]["first_last_piece"],
+            )
+            for h in hashes
+        ]
+
+    before = seen()
+    daemon.stop()
+    daemon.start()
+    qbt = Qbt(daemon)
+    after = daemon.wait_for(
+        lambda: (
+            all(daemon.api("GET", f"/v1/torrents/{h}")[1]["engine"] for h in hashes)
+            and seen()
+        ),
+        "the torrents to be loaded again",
+    )
+
+    assert before == [(True, True), (False, False)]
+    assert after == [(True, True), (False, False)]
