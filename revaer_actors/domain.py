@@ -67,6 +67,8 @@ class TorrentRecord:
     tags: tuple[str, ...] = ()
     paused: bool = False
     sequential: bool = False
+    # The first and last piece of each wanted file before the rest.
+    first_last_piece: bool = False
     download_limit: int | None = None
     upload_limit: int | None = None
     ratio_limit: float | None = None

@@ -398,6 +398,7 @@ class OrchestratorActor(pykka.ThreadingActor):
             category=request.category,
             tags=request.tags,
             sequential=request.sequential,
+            first_last_piece=request.first_last_piece,
             download_limit=request.download_limit,
             upload_limit=request.upload_limit,
             ratio_limit=request.ratio_limit,

@@ -235,6 +235,10 @@ async def authenticate(request: web.Request, handler: Next) -> web.StreamRespons
 
     action = request.path[len(PREFIX) :].strip("/")
     authorization = request.headers.get("Authorization", "")
+    if action.startswith("auth/") and authorization.startswith("Bearer "):
+        # As qBittorrent: an API key has no business with sessions, and a
+        # login carrying one must not count as a failed attempt either.
+        return text("Forbidden", 403)
     if action == "auth/login":
         return await handler(request)
 
@@ -705,9 +709,25 @@ async def set_preferences(
             400, f"a preference has the wrong type or range: {exc}"
         ) from None
     folders = folders_patch(body)
-    services = _facade(request).services
+    # The whole patch is checked before anything changes: a bad value after a
+    # good save_path must not leave the library moved behind a 400.
+    apply_patch(current, patch)
+    facade = _facade(request)
+    services = facade.services
     if folders:
+        if not patch:
+            await services.bridge.ask(services.orchestrator.change_folders(**folders))
+            return text("")
+        previous = facade.folders.as_json()
         await services.bridge.ask(services.orchestrator.change_folders(**folders))
+        try:
+            await services.bridge.ask(services.orchestrator.update_settings(patch))
+        except Exception:
+            # Checked above, so only a fault (the database, libtorrent) lands
+            # here; the folders go back so the answer describes no change.
+            await services.bridge.ask(services.orchestrator.change_folders(**previous))
+            raise
+        return text("")
     if patch:
         await services.bridge.ask(services.orchestrator.update_settings(patch))
     return text("")
@@ -779,20 +799,32 @@ def _share_limits(
     body: dict[str, Any], current: Settings, patch: dict[str, Any]
 ) -> None:
     if "max_ratio_enabled" in body or "max_ratio" in body:
-        on = body.get("max_ratio_enabled", current.ratio_limit is not None)
-        ratio = body.get("max_ratio", current.ratio_limit)
+        on = (
+            _pref_bool(body, "max_ratio_enabled")
+            if "max_ratio_enabled" in body
+            else current.ratio_limit is not None
+        )
+        ratio = (
+            _pref_number(body, "max_ratio")
+            if "max_ratio" in body
+            else current.ratio_limit
+        )
         patch["ratio_limit"] = (
-            float(ratio) if on is True and ratio is not None and ratio >= 0 else None
+            float(ratio) if on and ratio is not None and ratio >= 0 else None
         )
     if "max_seeding_time_enabled" in body or "max_seeding_time" in body:
-        on = body.get(
-            "max_seeding_time_enabled", current.seeding_time_limit is not None
+        on = (
+            _pref_bool(body, "max_seeding_time_enabled")
+            if "max_seeding_time_enabled" in body
+            else current.seeding_time_limit is not None
         )
-        minutes = body.get("max_seeding_time", current.seeding_time_limit)
+        minutes = (
+            _pref_int(body, "max_seeding_time")
+            if "max_seeding_time" in body
+            else current.seeding_time_limit
+        )
         patch["seeding_time_limit"] = (
-            int(minutes)
-            if on is True and isinstance(minutes, int | float) and minutes >= 0
-            else None
+            minutes if on and minutes is not None and minutes >= 0 else None
         )
     if "max_ratio_act" in body:
         act = _pref_int(body, "max_ratio_act")
@@ -804,10 +836,23 @@ def _share_limits(
 
 
 def _pref_bool(body: dict[str, Any], name: str) -> bool:
+    """A JSON boolean, or `true`/`false` as text in any case; else a 400."""
     value = body[name]
-    if not isinstance(value, bool):
+    if isinstance(value, bool):
+        return value
+    parsed = parse_bool(value) if isinstance(value, str) else None
+    if parsed is None:
         raise QbtError(400, f"{name} must be true or false")
-    return value
+    return parsed
+
+
+def _pref_number(body: dict[str, Any], name: str) -> float:
+    value = body[name]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise QbtError(400, f"{name} must be a number")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise QbtError(400, f"{name} must be a finite number")
+    return float(value)
 
 
 def _pref_int(body: dict[str, Any], name: str) -> int:
@@ -997,6 +1042,10 @@ async def _add_options(request: web.Request, params: Params) -> dict[str, Any]:
     paused = parse_bool(params.get("paused"))
     options["paused"] = bool(stopped if stopped is not None else paused)
     options["sequential"] = bool(parse_bool(params.get("sequentialDownload")))
+    options["first_last_piece"] = bool(parse_bool(params.get("firstLastPiecePrio")))
+    # TODO(contentLayout): Subfolder/NoSubfolder are ignored; honouring them
+    # means renaming files in add_torrent_params and a catalog file list,
+    # content_path and FsOps source that follow the renamed root.
     if params.get("savepath"):
         options["save_path"] = params["savepath"]
     for theirs, ours in (("upLimit", "upload_limit"), ("dlLimit", "download_limit")):

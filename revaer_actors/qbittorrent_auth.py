@@ -63,8 +63,9 @@ def password_hash(
     """The hash to check logins against; blocking (runs off the event loop).
 
     A password from revaer.toml wins. Otherwise the stored hash is used, and
-    at first start a password is generated, its hash committed, and only then
-    the password written for the user to read.
+    at first start a password is generated and written (fsynced) for the user
+    to read, and only then its hash committed: a crash in between means a new
+    password next start, while a stored hash with no file would lock them out.
     """
     if credentials.password is not None:
         return hash_password(credentials.password)
@@ -75,9 +76,9 @@ def password_hash(
 
     password = secrets.token_urlsafe(12)
     hashed = hash_password(password)
-    persistence.save_scope(SCOPE, {**stored, "password_pbkdf2": hashed}).get(timeout=30)
     path = data_dir / PASSWORD_FILE
     _write_private(path, password + "\n")
+    persistence.save_scope(SCOPE, {**stored, "password_pbkdf2": hashed}).get(timeout=30)
     log.warning(
         "qbittorrent password generated user=%s file=%s", credentials.username, path
     )
@@ -85,12 +86,20 @@ def password_hash(
 
 
 def _write_private(path: Path, text: str) -> None:
+    """Readable by the owner only, whole or not at all, on disk on return."""
     partial = path.with_name(path.name + ".partial")
     partial.unlink(missing_ok=True)
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(partial, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def api_key_valid(services: Any, data_dir: Path, key: str) -> bool:

@@ -88,7 +88,9 @@ def state_of(record: TorrentRecord, moving: bool) -> str:
 
 
 def matches_filter(name: str, state: str, record: TorrentRecord) -> bool:
-    """`torrents/info?filter=`; the pre-5.0 names paused/resumed too."""
+    """`torrents/info?filter=`; the pre-5.0 names paused/resumed too, and the
+    stopped/paused state names (pausedUP and the like) that older clients send.
+    """
     active = record.download_rate > 0 or record.upload_rate > 0
     tests = {
         "downloading": state in DOWNLOADING,
@@ -96,6 +98,11 @@ def matches_filter(name: str, state: str, record: TorrentRecord) -> bool:
         "completed": is_complete(record),
         "stopped": state in STOPPED,
         "paused": state in STOPPED,
+        # State names as filters, the 5.x ones and their ≤4.6 spellings.
+        "stoppedUP": state == "stoppedUP",
+        "pausedUP": state == "stoppedUP",
+        "stoppedDL": state == "stoppedDL",
+        "pausedDL": state == "stoppedDL",
         "running": state not in STOPPED,
         "resumed": state not in STOPPED,
         "active": active,
@@ -265,9 +272,9 @@ def torrent_json(record: TorrentRecord, ctx: Context) -> dict[str, Any]:
     """One element of `torrents/info` (and, without `hash`, of maindata)."""
     meta = meta_of(record)
     state = state_of(record, record.info_hash in ctx.moving)
-    goals = ctx.settings.goals_for(
-        record.category, Goals(record.ratio_limit, record.seeding_time_limit)
-    )
+    own = Goals(record.ratio_limit, record.seeding_time_limit)
+    goals = ctx.settings.goals_for(record.category, own)
+    inherited = per_torrent_goals(record, ctx.settings)
     size = record.total_size
     done = min(record.total_done, size) if size else record.total_done
     total = sum(f.size for f in record.files) or size
@@ -301,8 +308,8 @@ def torrent_json(record: TorrentRecord, ctx: Context) -> dict[str, Any]:
         "content_path": content_path(record),
         "root_path": root_path(record),
         "ratio": ratio(record),
-        "ratio_limit": _share(record.ratio_limit),
-        "seeding_time_limit": _share(record.seeding_time_limit),
+        "ratio_limit": _share(inherited.ratio_limit),
+        "seeding_time_limit": _share(inherited.seeding_time_limit),
         "inactive_seeding_time_limit": GLOBAL,
         "max_ratio": _share_effective(goals.ratio_limit),
         "max_seeding_time": _share_effective(goals.seeding_time_limit),
@@ -323,7 +330,7 @@ def torrent_json(record: TorrentRecord, ctx: Context) -> dict[str, Any]:
         "dl_limit": _limit(record.download_limit),
         "up_limit": _limit(record.upload_limit),
         "seq_dl": record.sequential,
-        "f_l_piece_prio": False,
+        "f_l_piece_prio": record.first_last_piece,
         "force_start": record.force_start,
         "super_seeding": False,
         "auto_tmm": False,
@@ -337,6 +344,24 @@ def torrent_json(record: TorrentRecord, ctx: Context) -> dict[str, Any]:
         "has_metadata": bool(record.files),
         "total_wasted": 0,
     }
+
+
+def per_torrent_goals(record: TorrentRecord, settings: Settings) -> Goals:
+    """The torrent's own goal, else its category's; None (-2) for the global.
+
+    qBittorrent up to 5.1 has no category share limits, so a client reading
+    -2 takes the global preference (Sonarr's seed-limit check does): a goal
+    the torrent inherits from its category is reported as its own.
+    """
+    by_category = settings.categories.get(record.category or "", Goals())
+    ratio = record.ratio_limit
+    minutes = record.seeding_time_limit
+    return Goals(
+        ratio_limit=by_category.ratio_limit if ratio is None else ratio,
+        seeding_time_limit=(
+            by_category.seeding_time_limit if minutes is None else minutes
+        ),
+    )
 
 
 def _share_effective(value: float | int | None) -> float | int:

@@ -373,6 +373,7 @@ def _options(record: TorrentRecord) -> dict[str, Any]:
         "seeding_time_limit": record.seeding_time_limit,
         "selection": Jsonb(record.selection.as_json()),
         "force_start": record.force_start,
+        "first_last_piece": record.first_last_piece,
     }
 
 
@@ -394,6 +395,7 @@ def _torrent(row: dict[str, Any]) -> TorrentRecord:
         seeding_time_limit=row["seeding_time_limit"],
         selection=FileSelection.from_json(row["selection"]),
         force_start=row["force_start"],
+        first_last_piece=row["first_last_piece"],
         queue_position=row["queue_position"],
         uploaded=row["uploaded"],
         downloaded=row["downloaded"],

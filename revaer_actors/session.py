@@ -72,6 +72,7 @@ class EngineAdd:
     save_path: str
     paused: bool = False
     sequential: bool = False
+    first_last_piece: bool = False
     download_limit: int | None = None
     upload_limit: int | None = None
     force_start: bool = False
@@ -88,6 +89,7 @@ class EngineAdd:
             save_path=record.save_path,
             paused=record.paused,
             sequential=record.sequential,
+            first_last_piece=record.first_last_piece,
             download_limit=record.download_limit,
             upload_limit=record.upload_limit,
             force_start=record.force_start,
@@ -97,6 +99,39 @@ class EngineAdd:
             metainfo=record.metainfo,
             resume_data=record.resume_data,
         )
+
+
+TOP_PRIORITY = 7
+
+
+def _edge_pieces(handle: Any) -> list[int]:
+    """The first and last piece of every wanted, non-empty file."""
+    info = handle.torrent_file()
+    if info is None:
+        return []
+    layout = info.layout()
+    wanted = handle.get_file_priorities()
+    pieces: set[int] = set()
+    for index in range(layout.num_files()):
+        size = layout.file_size(index)
+        padding = layout.file_flags(index) & layout.flag_pad_file
+        if size <= 0 or padding or wanted[index] == 0:
+            continue
+        pieces.add(int(info.map_file(index, 0, 0).piece))
+        pieces.add(int(info.map_file(index, size - 1, 0).piece))
+    return sorted(pieces)
+
+
+def _first_last_piece(handle: Any, enabled: bool) -> None:
+    """qBittorrent's firstLastPiecePrio: the edge pieces at top priority, so a
+    media file can be previewed early; off, the pieces follow their files."""
+    pieces = _edge_pieces(handle)
+    if not pieces:
+        return
+    if enabled:
+        handle.prioritize_pieces([(piece, TOP_PRIORITY) for piece in pieces])
+    elif any(handle.piece_priority(piece) == TOP_PRIORITY for piece in pieces):
+        handle.prioritize_files(handle.get_file_priorities())
 
 
 class SessionActor(pykka.ThreadingActor):
@@ -220,6 +255,10 @@ class SessionActor(pykka.ThreadingActor):
         except RuntimeError as exc:
             raise EngineError(str(exc), info_hash=spec.info_hash) from exc
         self._handles[spec.info_hash] = handle
+        if spec.first_last_piece:
+            # Resume data keeps piece priorities, but file priorities set
+            # above reset them; a magnet gets them once its metadata is here.
+            _first_last_piece(handle, True)
         log.info("engine added torrent info_hash=%s", spec.info_hash)
         return note
 
@@ -265,6 +304,7 @@ class SessionActor(pykka.ThreadingActor):
         if spec.file_priorities and handle.status().has_metadata:
             handle.prioritize_files(list(spec.file_priorities))
             handle.unset_flags(lt.torrent_flags.upload_mode)
+        _first_last_piece(handle, spec.first_last_piece)
 
     def merge_trackers(self, info_hash: str, urls: tuple[str, ...]) -> int:
         """Adds the trackers the torrent does not have yet; returns how many."""
@@ -302,6 +342,11 @@ class SessionActor(pykka.ThreadingActor):
                 "upload_limit": handle.upload_limit(),
                 "save_path": status.save_path,
                 "queue_position": int(status.queue_position),
+                "first_last_piece": bool(_edge_pieces(handle))
+                and all(
+                    handle.piece_priority(piece) == TOP_PRIORITY
+                    for piece in _edge_pieces(handle)
+                ),
             },
             "trackers": [_tracker(entry) for entry in handle.trackers()],
             "file_progress": (

@@ -61,6 +61,7 @@ class AddRequest:
     paused: bool = False
     save_path: str | None = None
     sequential: bool = False
+    first_last_piece: bool = False
     download_limit: int | None = None
     upload_limit: int | None = None
     ratio_limit: float | None = None
@@ -316,6 +317,9 @@ def add_request(
         paused=_bool(options.get("paused", False), "/paused"),
         save_path=save_path,
         sequential=_bool(options.get("sequential", False), "/sequential"),
+        first_last_piece=_bool(
+            options.get("first_last_piece", False), "/first_last_piece"
+        ),
         download_limit=parse_rate_limit(
             options.get("download_limit"), "/download_limit"
         ),

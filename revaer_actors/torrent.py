@@ -140,9 +140,9 @@ class TorrentActor(pykka.ThreadingActor):
             total_size=event.total_size,
             metainfo=event.metainfo,
         )
-        if not self._record.selection.is_default:
-            # A magnet's selection rules can only be applied now that its
-            # files are known.
+        if not self._record.selection.is_default or self._record.first_last_piece:
+            # A magnet's selection rules (and its first and last pieces) can
+            # only be applied now that its files are known.
             self._session.configure(EngineAdd.from_record(self._record)).get(
                 timeout=ASK_TIMEOUT
             )
@@ -265,4 +265,5 @@ def _settings(record: TorrentRecord) -> dict[str, Any]:
         "seeding_time_limit": record.seeding_time_limit,
         "selection": record.selection,
         "force_start": record.force_start,
+        "first_last_piece": record.first_last_piece,
     }

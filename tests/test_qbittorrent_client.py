@@ -175,3 +175,35 @@ def test_sync_maindata_sends_a_full_update_then_only_changes_and_removals(
     assert removed["torrents"][first]["category"] == ""
     assert set(removed["torrents"][first]) <= {"category", "tags", "priority"}
     assert stale["full_update"] is True and second not in stale["torrents"]
+
+
+def test_the_client_finds_the_scheme_itself_with_its_head_probe(
+    module_daemon: Daemon,
+) -> None:
+    password = (module_daemon.data_dir / "qbittorrent-password").read_text().strip()
+    # No FORCE_SCHEME_FROM_HOST: qbittorrent-api first sends HEAD / over
+    # https, and falls back to http when that is not spoken here.
+    client = qbittorrentapi.Client(
+        host="127.0.0.1",
+        port=module_daemon.port,
+        username="admin",
+        password=password,
+        REQUESTS_ARGS={"timeout": 30},
+    )
+
+    client.auth_log_in()
+    version = client.app_version()
+    added = client.torrents_add(
+        urls="magnet:?xt=urn:btih:" + "3c" * 20 + "&dn=Probed", is_stopped=True
+    )
+    listing = client.torrents_info()
+    client.auth_log_out()
+
+    assert version == "v5.1.0"
+    assert added == "Ok." and "3c" * 20 in {t.hash for t in listing}
+    assert {t.hash for t in listing} == {
+        t["id"] for t in module_daemon.api("GET", "/v1/torrents")[1]["items"]
+    }
+    # The scheme it settled on after its probe (a private attribute: the
+    # client exposes no other way to read it).
+    assert client._url._base_url == f"http://127.0.0.1:{module_daemon.port}/"

@@ -83,6 +83,8 @@ def test_a_torrent_file_upload_carries_the_add_options(
     assert (view["ratio_limit"], view["seeding_time_limit"]) == (1.5, 120)
     assert (view["up_limit"], view["dl_limit"]) == (40000, -1)
     assert view["seq_dl"] is True and view["has_metadata"] is True
+    assert view["f_l_piece_prio"] is True
+    assert ours["engine"]["first_last_piece"] is True
     assert view["size"] == 70_000 and view["amount_left"] == 70_000
     assert [(f["index"], f["name"], f["size"]) for f in files] == [
         (0, "Movie.2024/Movie.2024.mkv", 70_000)
@@ -303,3 +305,93 @@ def test_a_bad_folder_preference_is_a_400_and_changes_nothing(
         before["save_path"],
         before["temp_path"],
     )
+
+
+def test_a_preferences_patch_with_one_bad_value_changes_nothing(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    qbt = Qbt(daemon)
+    set_up = qbt.post(
+        "app/setPreferences",
+        json=json.dumps({"max_ratio_enabled": True, "max_ratio": 1.5}),
+    )
+    before = qbt.get("app/preferences")
+    elsewhere = tmp_path / "other-library"
+    patches = [
+        # A good folder, then a rate no link has: the folder must not move.
+        {"save_path": str(elsewhere), "dl_limit": 10**30},
+        {"temp_path": str(tmp_path / "other-downloads"), "max_ratio_act": 3},
+        # "yes" is not a boolean; it must not switch the ratio goal off.
+        {"max_ratio_enabled": "yes"},
+        {"max_ratio": "2"},
+        {"max_seeding_time_enabled": 1, "max_seeding_time": 60},
+        {"max_seeding_time_enabled": True, "max_seeding_time": "60"},
+    ]
+
+    answers = [
+        qbt.post("app/setPreferences", json=json.dumps(patch)) for patch in patches
+    ]
+    after = qbt.get("app/preferences")
+    ours = daemon.api("GET", "/v1/settings")[1]
+    as_text = qbt.post(
+        "app/setPreferences",
+        json=json.dumps({"max_ratio_enabled": "FALSE", "dht": "True"}),
+    )
+    switched = qbt.get("app/preferences")
+
+    assert set_up.status_code == 200
+    assert [a.status_code for a in answers] == [400] * len(patches), [
+        a.text for a in answers
+    ]
+    assert after == before
+    assert (after["max_ratio_enabled"], after["max_ratio"]) == (True, 1.5)
+    assert ours["folders"]["library"] == before["save_path"]
+    assert ours["download_limit"] is None and ours["ratio_limit"] == 1.5
+    assert not elsewhere.exists()
+    assert as_text.status_code == 200
+    assert (switched["max_ratio_enabled"], switched["dht"]) == (False, True)
+
+
+def test_first_last_piece_priority_reaches_libtorrent_and_survives_a_restart(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    qbt = Qbt(daemon)
+    # Hybrid torrents pad files to piece boundaries: several pieces per file,
+    # so the edge pieces are not all of them.
+    big = {"a.mkv": 300_000, "b.mkv": 300_000, "c.nfo": 100}
+    hashes = []
+    for name, wanted in (("Edges", "True"), ("Plain", "false")):
+        payload = make_payload(tmp_path / name, name, big)
+        answer = qbt.post(
+            "torrents/add",
+            files={"torrents": (f"{name}.torrent", make_torrent(payload))},
+            stopped="true",
+            firstLastPiecePrio=wanted,
+        )
+        assert answer.text == "Ok."
+        [item] = [t for t in qbt.get("torrents/info") if t["name"] == name]
+        hashes.append(item["hash"])
+
+    def seen() -> list[tuple[bool, bool]]:
+        return [
+            (
+                qbt.torrent(h)["f_l_piece_prio"],
+                daemon.api("GET", f"/v1/torrents/{h}")[1]["engine"]["first_last_piece"],
+            )
+            for h in hashes
+        ]
+
+    before = seen()
+    daemon.stop()
+    daemon.start()
+    qbt = Qbt(daemon)
+    after = daemon.wait_for(
+        lambda: (
+            all(daemon.api("GET", f"/v1/torrents/{h}")[1]["engine"] for h in hashes)
+            and seen()
+        ),
+        "the torrents to be loaded again",
+    )
+
+    assert before == [(True, True), (False, False)]
+    assert after == [(True, True), (False, False)]

@@ -25,6 +25,14 @@ FIVE_X_TORRENT = {
     "private": "boolean",
     "has_metadata": "boolean",
 }
+# torrents/properties fields that the 4.5 recording lacks and HEAD serves
+# (docs/qbittorrent-api.md, `torrents/properties`).
+FIVE_X_PROPERTIES = {
+    "popularity": "number",
+    "private": "boolean",
+    "has_metadata": "boolean",
+    "progress": "number",
+}
 TIMEOUT = 30
 
 
@@ -117,5 +125,8 @@ def test_fields_and_types_match_a_real_qbittorrent(
     report["5.x torrent fields"] = mismatches(
         FIVE_X_TORRENT, ours["torrents/info"]
     ) + mismatches(FIVE_X_TORRENT, ours["sync/maindata/torrents"])
+    report["5.x properties fields"] = mismatches(
+        FIVE_X_PROPERTIES, ours["torrents/properties"]
+    )
     assert {k: v for k, v in report.items() if v} == {}
     assert "hash" not in ours["sync/maindata/torrents"]

@@ -194,6 +194,12 @@ def test_form_and_multipart_bodies_true_in_any_case_and_pipe_lists(
     old_name = client.get(
         base(qbt) + "torrents/info", params={"filter": "paused"}, timeout=TIMEOUT
     ).json()
+    paused_dl = client.get(
+        base(qbt) + "torrents/info", params={"filter": "pausedDL"}, timeout=TIMEOUT
+    ).json()
+    paused_up = client.get(
+        base(qbt) + "torrents/info", params={"filter": "pausedUP"}, timeout=TIMEOUT
+    ).json()
     in_sonarr = client.get(
         base(qbt) + "torrents/info", params={"category": "sonarr"}, timeout=TIMEOUT
     ).json()
@@ -207,6 +213,9 @@ def test_form_and_multipart_bodies_true_in_any_case_and_pipe_lists(
     assert {t["hash"] for t in stopped} >= {VALID, OTHER}
     assert {t["state"] for t in stopped if t["hash"] in (VALID, OTHER)} == {"stoppedDL"}
     assert {t["hash"] for t in old_name} == {t["hash"] for t in stopped}
+    assert {VALID, OTHER} <= {t["hash"] for t in paused_dl}
+    assert {t["state"] for t in paused_dl} == {"stoppedDL"}
+    assert {VALID, OTHER}.isdisjoint(t["hash"] for t in paused_up)
     assert [t["hash"] for t in in_sonarr] == [OTHER]
     assert [(t["hash"], t["tags"]) for t in tagged] == [(VALID, "a, b")]
     assert "sonarr" in client.get(base(qbt) + "torrents/categories").json()
@@ -346,11 +355,7 @@ def test_credentials_from_revaer_toml_and_the_api_key(
         handle.write('\n[qbittorrent]\nusername = "sonarr"\npassword = "s3cret pass"\n')
     daemon_factory.append(instance)
     instance.start()
-    key_file = instance.data_dir / "api-key"
-    if not key_file.exists():
-        # A daemon without its own API keys takes the key in this file.
-        key_file.write_text("rvr_test-key\n")
-    key = key_file.read_text().strip()
+    key = (instance.data_dir / "api-key").read_text().strip()
 
     login = requests.post(
         base(instance) + "auth/login",
@@ -372,11 +377,23 @@ def test_credentials_from_revaer_toml_and_the_api_key(
         headers={"Authorization": "Bearer nope"},
         timeout=TIMEOUT,
     )
+    # qBittorrent refuses an API key on auth/*, even with good credentials.
+    bearer_auth = [
+        requests.post(
+            base(instance) + path,
+            data={"username": "sonarr", "password": "s3cret pass"},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=TIMEOUT,
+        )
+        for path in ("auth/login", "auth/logout")
+    ]
 
     assert login.text == "Ok."
     assert admin.text == "Fails."
     assert (bearer.status_code, bearer.text) == (200, "v5.1.0")
     assert wrong_key.status_code == 403
+    assert [(a.status_code, a.text) for a in bearer_auth] == [(403, "Forbidden")] * 2
+    assert all("SID=" not in a.headers.get("Set-Cookie", "") for a in bearer_auth)
     assert not (instance.data_dir / "qbittorrent-password").exists()
 
 
@@ -495,6 +512,13 @@ def test_trackers_transfer_info_log_and_head(
     ).json()
     transfer = client.get(base(qbt) + "transfer/info", timeout=TIMEOUT).json()
     lines = client.get(base(qbt) + "log/main", timeout=TIMEOUT).json()
+    # Something to log after the first read, so `newer` cannot be empty.
+    later = "9d" * 20
+    client.post(
+        base(qbt) + "torrents/add",
+        data={"urls": magnet(later, "Later"), "paused": "true"},
+        timeout=TIMEOUT,
+    )
     newer = client.get(
         base(qbt) + "log/main",
         params={"last_known_id": str(lines[-1]["id"])},
@@ -509,7 +533,9 @@ def test_trackers_transfer_info_log_and_head(
     assert [t["url"] for t in trackers] == [tracker]
     assert set(transfer) >= {"dl_info_speed", "up_info_data", "connection_status"}
     assert any(info_hash in line["message"] for line in lines)
-    assert all(line["id"] > lines[-1]["id"] for line in newer)
+    assert newer and all(line["id"] > lines[-1]["id"] for line in newer)
+    assert any(later in line["message"] for line in newer)
+    assert not any(later in line["message"] for line in lines)
     assert {"id", "message", "timestamp", "type"} <= set(lines[0])
     assert head.status_code == 200
     assert maindata["trackers"][tracker] == [info_hash]

@@ -8,8 +8,14 @@ from typing import Any
 import pytest
 
 from revaer_actors.domain import FileEntry, TorrentRecord, TorrentState
-from revaer_actors.qbittorrent_view import Context, SyncState, state_of, torrent_json
-from revaer_actors.settings import Settings
+from revaer_actors.qbittorrent_view import (
+    Context,
+    SyncState,
+    matches_filter,
+    state_of,
+    torrent_json,
+)
+from revaer_actors.settings import Goals, Settings
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -110,3 +116,53 @@ def test_a_filed_copy_is_what_clients_are_pointed_at() -> None:
         "/library/tv",
         "/library/tv/Show",
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "stopped_done", "stopped_unfinished"),
+    [
+        ("stoppedUP", True, False),
+        ("pausedUP", True, False),
+        ("stoppedDL", False, True),
+        ("pausedDL", False, True),
+        ("stopped", True, True),
+        ("paused", True, True),
+        # qBittorrent treats a filter it does not know as `all`.
+        ("no-such-filter", True, True),
+    ],
+)
+def test_state_names_work_as_filters_in_both_spellings(
+    name: str, stopped_done: bool, stopped_unfinished: bool
+) -> None:
+    done = record(TorrentState.PAUSED, paused=True, progress=1.0)
+    unfinished = record(TorrentState.PAUSED, paused=True)
+    seeding = record(TorrentState.SEEDING)
+
+    def selected(item: TorrentRecord) -> bool:
+        return matches_filter(name, state_of(item, moving=False), item)
+
+    assert (selected(done), selected(unfinished)) == (stopped_done, stopped_unfinished)
+    assert selected(seeding) is (name in ("no-such-filter",))
+
+
+def test_a_goal_inherited_from_the_category_is_reported_as_the_torrents_own() -> None:
+    settings = Settings(
+        ratio_limit=5.0,
+        seeding_time_limit=9000,
+        categories={"tv": Goals(ratio_limit=2.0, seeding_time_limit=1440)},
+    )
+    in_tv = record(TorrentState.SEEDING, category="tv")
+    own = record(TorrentState.SEEDING, category="tv", ratio_limit=-1.0)
+    uncategorized = record(TorrentState.SEEDING)
+
+    tv_view = torrent_json(in_tv, Context(settings))
+    own_view = torrent_json(own, Context(settings))
+    global_view = torrent_json(uncategorized, Context(settings))
+
+    assert (tv_view["ratio_limit"], tv_view["seeding_time_limit"]) == (2.0, 1440)
+    assert (tv_view["max_ratio"], tv_view["max_seeding_time"]) == (2.0, 1440)
+    assert (own_view["ratio_limit"], own_view["seeding_time_limit"]) == (-1.0, 1440)
+    assert (own_view["max_ratio"], own_view["max_seeding_time"]) == (-1, 1440)
+    # Nothing of its own nor from a category: -2, the global preference.
+    assert (global_view["ratio_limit"], global_view["seeding_time_limit"]) == (-2, -2)
+    assert (global_view["max_ratio"], global_view["max_seeding_time"]) == (5.0, 9000)
