@@ -329,6 +329,9 @@ class FsOpsActor(pykka.ThreadingActor):
         # which the plan had found free: they are ours to replace.
         resuming = run.resumed_at == "transfer"
         parent.mkdir(parents=True, exist_ok=True)
+        # libtorrent writes wherever the folders lead: check them once more.
+        pipeline.check_folder_confined(run.plan, str(parent))
+        pipeline.recheck_confined(run.plan)
         self._moves[record.info_hash] = run
         log.info(
             "fs job moving job_id=%d info_hash=%s dst=%s",

@@ -80,6 +80,8 @@ class Plan:
     skipped: tuple[str, ...] = ()
     lifted: int = 0
     keep_existing: bool = False
+    # The library root the plan was confined to; "" in plans stored before.
+    library: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,6 +96,7 @@ class Plan:
             skipped=tuple(data["skipped"]),
             lifted=data["lifted"],
             keep_existing=data.get("keep_existing", False),
+            library=data.get("library", ""),
         )
 
     @property
@@ -170,6 +173,7 @@ def plan(given: PlanInput) -> Plan:
         skipped=tuple(skipped),
         lifted=lifted,
         keep_existing=keep_existing,
+        library=str(given.library.resolve()),
     )
     _check_confined(given.library, result)
     return result
@@ -352,12 +356,32 @@ def _check_confined(library: Path, result: Plan) -> None:
         probe = Path(parent)
         while not probe.exists() and probe != probe.parent:
             probe = probe.parent
-        landing = probe.resolve()
-        # Either inside the library, or an ancestor of a library not made yet.
-        if not (landing.is_relative_to(root) or root.is_relative_to(landing)):
+        # An ancestor of a library not made yet, named as such: nothing of the
+        # library exists to link elsewhere. Any folder that exists inside it
+        # must resolve inside it, or a symlinked subfolder would lead out.
+        if probe != root and root.is_relative_to(probe):
+            continue
+        if not probe.resolve().is_relative_to(root):
             raise StageFailed(
                 f"destination {op.dst} is outside the library {root}", permanent=True
             )
+
+
+def recheck_confined(plan_: Plan) -> None:
+    """The plan's confinement checked again against the disk as it is now."""
+    if plan_.library:
+        _check_confined(Path(plan_.library), plan_)
+
+
+def check_folder_confined(plan_: Plan, folder: str) -> None:
+    """A destination folder, once made, must still resolve inside the library:
+    a folder swapped for a symlink after planning would lead out of it."""
+    root = Path(plan_.library or plan_.parent).resolve()
+    if not Path(folder).resolve().is_relative_to(root):
+        raise StageFailed(
+            f"destination folder {folder} resolves outside the library {root}",
+            permanent=True,
+        )
 
 
 # Extract.
@@ -431,6 +455,7 @@ def transfer(
         folder = os.path.dirname(op.dst)
         if folder not in made:
             os.makedirs(folder, exist_ok=True)
+            check_folder_confined(plan_, folder)
             made.add(folder)
         if os.path.lexists(op.dst):
             # The plan found this place free, so a file here is one that an

@@ -431,3 +431,37 @@ def test_injected_corrupt_copy_is_caught_by_verify_hash_and_leaves_nothing(
     assert unchecked.placed == 1
     assert refused.value.errno == errno.EIO
     assert list(Path(plan.payload).iterdir()) == []
+
+
+def test_a_library_subfolder_linked_to_the_librarys_parent_is_refused(
+    tmp_path: Path,
+) -> None:
+    record = _torrent(tmp_path, {"Movie.mkv": MOVIE, "sub/evil.txt": b"evil"})
+    payload = tmp_path / "library" / "movies" / "Pack"
+    payload.mkdir(parents=True)
+    (payload / "Movie.mkv").write_bytes(MOVIE)
+    (payload / "sub").symlink_to(tmp_path)
+
+    with pytest.raises(StageFailed, match="outside the library"):
+        _file(tmp_path, record, on_conflict="skip_identical")
+
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_a_folder_swapped_for_a_link_after_planning_is_refused_at_transfer(
+    tmp_path: Path,
+) -> None:
+    record = _torrent(tmp_path, {"Movie.mkv": MOVIE, "sub/evil.txt": b"evil"})
+    plan = pipeline.plan(
+        PlanInput(
+            record, Policy(transfer="copy"), FsOpsSettings(), tmp_path / "library", 7
+        )
+    )
+    payload = Path(plan.payload)
+    payload.mkdir(parents=True)
+    (payload / "sub").symlink_to(tmp_path)
+
+    with pytest.raises(StageFailed, match="resolves outside the library"):
+        pipeline.transfer(plan, 7, "copy")
+
+    assert not (tmp_path / "evil.txt").exists()
