@@ -142,20 +142,21 @@ def plan(given: PlanInput) -> Plan:
         )
 
     source_root = Path(record.save_path)
-    files = _selected_files(record, source_root)
+    seeded = policy.transfer == "move"
+    files, links = _selected_files(record, source_root, not seeded, given.notes)
     multi = any("/" in f for f in files) or len(files) > 1
     wanted = [f for f in files if not (policy.skip_fluff and is_fluff(f))]
     found = archives.find_archives(wanted) if policy.extract else []
     volumes = {v for a in found for v in a.volumes}
 
-    seeded = policy.transfer == "move"
     ops: list[Op] = []
     for path in wanted:
         if not seeded and path in volumes:
             continue
         rel = _inside(path, multi)
         dst = _destination(payload, rel, multi, policy.flatten)
-        ops.append(Op(str(source_root / path), str(dst), files[path], seeded=seeded))
+        src = links.get(path, source_root / path)
+        ops.append(Op(str(src), str(dst), files[path], seeded=seeded))
     for index, archive in enumerate(found):
         ops += _archive_ops(given, source_root, archive, index, payload, multi)
 
@@ -179,26 +180,36 @@ def plan(given: PlanInput) -> Plan:
     return result
 
 
-def _selected_files(record: TorrentRecord, source_root: Path) -> dict[str, int]:
-    """The torrent's downloaded files (not the skipped ones), checked for escapes.
+def _selected_files(
+    record: TorrentRecord, source_root: Path, follow_links: bool, notes: list[str]
+) -> tuple[dict[str, int], dict[str, Path]]:
+    """The torrent's downloaded files (not the skipped ones), checked for escapes,
+    and, with `follow_links`, the file each symlink of the payload stands for.
 
     Each folder is resolved once; a file is resolved on its own only when it is
-    a symlink, the one way a file can point elsewhere.
+    a symlink, the one way a file can point elsewhere. A copy or a hardlink
+    never carries a torrent's symlink into the library, where its relative
+    target would lead somewhere else (flatten moves it up): the file it points
+    at is filed in its place, and a link to a folder is left out, the folder's
+    own files being filed as themselves.
     """
     root = source_root.resolve()
     folders: dict[str, bool] = {}
     files: dict[str, int] = {}
+    targets: dict[str, Path] = {}
     for entry, priority in zip(record.files, record.file_priorities(), strict=True):
         if priority == 0:
             continue
         path = source_root / entry.path
+        target: Path | None = None
         try:
             folder = str(path.parent)
             if folder not in folders:
                 folders[folder] = path.parent.resolve().is_relative_to(root)
-            inside = folders[folder] and (
-                not os.path.islink(path) or path.resolve().is_relative_to(root)
-            )
+            inside = folders[folder]
+            if inside and os.path.islink(path):
+                target = path.resolve()
+                inside = target.is_relative_to(root)
         except (OSError, RuntimeError) as exc:
             raise StageFailed(f"cannot resolve {path}: {exc}", permanent=True) from None
         if not inside or ".." in Path(entry.path).parts:
@@ -206,10 +217,25 @@ def _selected_files(record: TorrentRecord, source_root: Path) -> dict[str, int]:
                 f"torrent file {entry.path!r} points outside its download folder",
                 permanent=True,
             )
+        if target is not None and follow_links:
+            if target.is_dir():
+                notes.append(f"not filed (link to a folder): {entry.path}")
+                continue
+            try:
+                size = target.stat().st_size
+            except OSError as exc:
+                raise StageFailed(
+                    f"torrent file {entry.path!r} links to nothing readable: "
+                    f"{describe(exc)}",
+                    permanent=True,
+                ) from None
+            targets[entry.path] = target
+            files[entry.path] = size
+            continue
         files[entry.path] = entry.size
     if not files:
         raise StageFailed("the torrent has no downloaded file to file", permanent=True)
-    return files
+    return files, targets
 
 
 def _inside(path: str, multi: bool) -> str:
@@ -483,7 +509,8 @@ def _link_or_copy(
     op: Op, temp: Path, dst: Path, mode: str, result: Any, verify_hash: bool
 ) -> None:
     try:
-        os.link(op.src, dst, follow_symlinks=False)
+        # A symlink is never linked as itself: its target would lead elsewhere.
+        os.link(op.src, dst, follow_symlinks=True)
         return
     except OSError as exc:
         if exc.errno != errno.EXDEV:
@@ -617,7 +644,8 @@ def permissions(plan_: Plan, policy: Policy) -> int:
 
     changed = 0
     for path in placed_paths(plan_):
-        if os.path.lexists(path):
+        # A symlink libtorrent moved has no mode of its own on Linux.
+        if os.path.lexists(path) and not os.path.islink(path):
             changed += _apply(path, file_mode, uid, gid)
     if dir_mode is not None or uid != -1 or gid != -1:
         for folder in _folders(plan_):

@@ -59,7 +59,7 @@ def _file(
     **policy: object,
 ) -> Plan:
     """Runs every stage but finalise's database write, as the actor would."""
-    chosen = Policy(transfer="copy", **policy)  # type: ignore[arg-type]
+    chosen = Policy(**{"transfer": "copy", **policy})  # type: ignore[arg-type]
     settings = settings or FsOpsSettings()
     plan = pipeline.plan(PlanInput(record, chosen, settings, tmp_path / "library", 7))
     if chosen.extract:
@@ -465,3 +465,89 @@ def test_a_folder_swapped_for_a_link_after_planning_is_refused_at_transfer(
         pipeline.transfer(plan, 7, "copy")
 
     assert not (tmp_path / "evil.txt").exists()
+
+
+def _no_link_leads_out(library: Path) -> None:
+    for path in library.rglob("*"):
+        assert not path.is_symlink(), f"a symlink was filed: {path}"
+        assert path.resolve().is_relative_to(library.resolve())
+
+
+@pytest.mark.parametrize("mode", ["copy", "hardlink"])
+def test_a_torrent_symlink_is_filed_as_the_file_it_points_at_even_flattened(
+    tmp_path: Path, mode: str
+) -> None:
+    record = _torrent(tmp_path, {"x": b"the target", "a/b/c/real.txt": b"r"})
+    link = Path(record.save_path) / "Pack" / "a" / "b" / "c" / "foo"
+    link.symlink_to("../../../x")
+    hostile = _record(
+        Path(record.save_path), "Pack", {"x": 10, "a/b/c/real.txt": 1, "a/b/c/foo": 0}
+    )
+
+    plan = _file(tmp_path, hostile, transfer=mode, flatten=True)
+
+    payload = Path(plan.payload)
+    assert _tree(payload) == {
+        "x": b"the target",
+        "real.txt": b"r",
+        "foo": b"the target",
+    }
+    _no_link_leads_out(tmp_path / "library")
+
+
+def _lay_out_like_libtorrent(save_path: Path, torrent: Path) -> TorrentRecord:
+    """A suite torrent's files on disk as libtorrent writes them: its symlinks
+    as relative links, the other files as bytes of their size."""
+    import libtorrent as lt
+
+    info = load_metainfo(torrent.read_bytes()).ti
+    storage = info.layout()
+    files = files_of(info)
+    links = []
+    for entry in files:
+        path = save_path / entry.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if storage.file_flags(entry.index) & lt.file_storage.flag_symlink:
+            links.append((path, save_path / storage.symlink(entry.index)))
+        else:
+            path.write_bytes(os.urandom(entry.size))
+    for path, target in links:
+        if path.exists() and not path.is_symlink():
+            path.unlink()
+        if not path.is_symlink() and not path.is_dir():
+            path.symlink_to(os.path.relpath(target, path.parent))
+    return TorrentRecord(
+        info_hash=HASH,
+        name=info.name(),
+        state=TorrentState.SEEDING,
+        save_path=str(save_path),
+        added_at=datetime.now(UTC),
+        files=files,
+    )
+
+
+@pytest.mark.parametrize("mode", ["copy", "hardlink"])
+@pytest.mark.parametrize(
+    "name", ["symlink1", "symlink2", "overlapping_symlinks", "v2_symlinks"]
+)
+def test_suite_symlink_layouts_file_their_bytes_and_no_link(
+    tmp_path: Path, name: str, mode: str
+) -> None:
+    record = _lay_out_like_libtorrent(
+        tmp_path / "downloads" / HASH, SUITE / f"{name}.torrent"
+    )
+    policy = Policy(transfer=mode)  # type: ignore[arg-type]
+    given = PlanInput(record, policy, FsOpsSettings(), tmp_path / "library", 7)
+
+    plan = pipeline.plan(given)
+    result = pipeline.transfer(plan, 7, mode)
+
+    assert result.placed == len(plan.ops)
+    for op in plan.ops:
+        assert Path(op.dst).read_bytes() == Path(op.src).read_bytes()
+    _no_link_leads_out(tmp_path / "library")
+    folder_links = [
+        e.path for e in record.files if (Path(record.save_path) / e.path).is_dir()
+    ]
+    for path in folder_links:
+        assert f"not filed (link to a folder): {path}" in given.notes
