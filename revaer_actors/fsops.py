@@ -31,7 +31,14 @@ import pykka
 
 from revaer_actors import pipeline
 from revaer_actors.domain import JobRecord, JobStatus, TorrentRecord, TransferMode
-from revaer_actors.errors import EngineError, InvalidInput, RevaerError
+from revaer_actors.errors import (
+    DatabaseUnavailable,
+    EngineError,
+    InvalidInput,
+    JobNotFound,
+    RevaerError,
+    TorrentNotFound,
+)
 from revaer_actors.events import EventHub
 from revaer_actors.folders import Folders
 from revaer_actors.pipeline import STAGES, Plan, PlanInput, StageFailed, describe
@@ -199,6 +206,8 @@ class FsOpsActor(pykka.ThreadingActor):
             # Nothing decided yet survives: the job starts over, touching
             # nothing it did not plan.
             stage = "validate"
+        elif run.plan is not None and _unpack_again(run.plan, run.job.id, stage):
+            stage = "extract"
         self._set_running(run.record.info_hash, True)
 
         for name in STAGES[STAGES.index(stage) :]:
@@ -210,6 +219,12 @@ class FsOpsActor(pykka.ThreadingActor):
                 message = self._stage(name, run)
             except (StageFailed, OSError) as exc:
                 self._failure(run, name, exc)
+                return
+            except (DatabaseUnavailable, TorrentNotFound, JobNotFound):
+                # The callers defer or log these: the job row could not change.
+                raise
+            except Exception as exc:  # noqa: BLE001 - the job must not hang
+                self._failure(run, name, _unexpected(run, name, exc))
                 return
             if message == WAITING or name == "finalise":
                 return
@@ -359,6 +374,9 @@ class FsOpsActor(pykka.ThreadingActor):
         except (StageFailed, OSError) as exc:
             self._failure(run, "transfer", exc)
             return
+        except Exception as exc:  # noqa: BLE001 - the job must not hang
+            self._failure(run, "transfer", _unexpected(run, "transfer", exc))
+            return
         self._relocate(run, save_path=str(run.plan.parent))
         run.job = self._transition(
             run.job,
@@ -431,6 +449,10 @@ class FsOpsActor(pykka.ThreadingActor):
         if run.plan is not None and run.policy and run.policy.transfer != "move":
             pipeline.remove_empty_folders(run.plan)
         if permanent or run.job.attempt >= limit:
+            if run.plan is not None:
+                # A failed job waits for a hand; its unpacked copies would
+                # sit in the library meanwhile. A retry unpacks again.
+                pipeline.remove_staging(run.plan, run.job.id)
             run.job = self._transition(
                 run.job, JobStatus.FAILED, stage, "failed", error=message
             )
@@ -531,6 +553,19 @@ _STAGE_STEPS: dict[str, Callable[[FsOpsActor, _Run], Any]] = {
 }
 
 
+def _unpack_again(plan: Plan, job_id: int, stage: str) -> bool:
+    """A job retried past extract whose unpacked copies went with its failure."""
+    if stage != "transfer":
+        return False
+    staging = plan.staging(job_id)
+    return any(
+        op.archive is not None
+        and not os.path.lexists(op.dst)
+        and not (staging / str(index)).exists()
+        for index, op in enumerate(plan.ops)
+    )
+
+
 def _legacy(job: JobRecord) -> str:
     """Jobs written before the stages existed: 'transfer' or the first stage."""
     return "transfer" if job.dst_path and job.plan else "validate"
@@ -541,6 +576,21 @@ def _stored_policy(data: dict[str, Any]) -> Policy:
         {k: v for k, v in data.items() if v is not None}, "stored policy"
     )
     return Policy(**{**Policy().__dict__, **changes})
+
+
+def _unexpected(run: _Run, stage: str, exc: Exception) -> StageFailed:
+    """An error no stage expected: logged in full, and the job fails with it
+    rather than staying "moving" with the error lost in an actor's future."""
+    log.error(
+        "fs job stage crashed job_id=%d info_hash=%s stage=%s",
+        run.job.id,
+        run.record.info_hash,
+        stage,
+        exc_info=exc,
+    )
+    return StageFailed(
+        f"unexpected error in {stage}: {type(exc).__name__}: {exc}", permanent=True
+    )
 
 
 def _not_recorded(job: JobRecord, exc: RevaerError) -> None:

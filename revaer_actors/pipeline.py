@@ -611,6 +611,12 @@ def remove_empty_folders(plan_: Plan) -> None:
             continue
 
 
+def remove_staging(plan_: Plan, job_id: int) -> None:
+    """Drops this job's staging folder: only copies unpacked from archives
+    that stay where they are, so nothing is lost."""
+    shutil.rmtree(plan_.staging(job_id), ignore_errors=True)
+
+
 def remove_temp_files(plan_: Plan, job_id: int) -> int:
     """Drops what an interrupted transfer of this job left under temporary names."""
     removed = 0

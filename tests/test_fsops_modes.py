@@ -401,3 +401,44 @@ def test_move_with_skip_identical_seeds_from_the_identical_files_already_there(
     assert job["status"] == "moved", job
     assert torrent["save_path"] == str(library.parent)
     assert _same_bytes(library, seeder.payload)
+
+
+def test_a_damaged_archive_fails_the_job_instead_of_leaving_it_moving(
+    tmp_path: Path, database_url: str, daemon_factory: list[Daemon]
+) -> None:
+    made = tmp_path / "made"
+    made.mkdir()
+    archive = archive_maker.make_7z(
+        made / "ep.7z", {"Show.E03.mkv": os.urandom(150_000)}
+    )
+    broken = bytearray(archive.read_bytes())
+    broken[len(broken) // 2] ^= 0xFF
+    payload = tmp_path / "seed" / "Damaged"
+    payload.mkdir(parents=True)
+    (payload / "ep.7z").write_bytes(bytes(broken))
+    (payload / "cover.jpg").write_bytes(b"jpg")
+    seeder = Seeder(payload)
+    daemon = _start(
+        tmp_path,
+        database_url,
+        daemon_factory,
+        '[fsops]\ntransfer = "copy"\nextract = true\n',
+    )
+    try:
+        info_hash = daemon.cli("add", seeder.magnet).stdout.strip()
+        job = daemon.wait_for(lambda: _settled(daemon), "the job to fail")
+        daemon.stop()
+        daemon.start()
+        after = daemon.wait_for(lambda: _settled(daemon), "the job after a restart")
+        torrent = daemon.cli_json("status", info_hash)
+    finally:
+        seeder.close()
+
+    library = daemon.data_dir / "library"
+    assert job["status"] == "failed", job
+    assert job["stage"] == "extract"
+    assert "ep.7z cannot be read" in job["last_error"]
+    assert after["status"] == "failed"
+    assert torrent["state"] != "moving"
+    assert not list(library.rglob("*.mkv"))
+    assert not list(library.rglob(".revaer-staging-*"))

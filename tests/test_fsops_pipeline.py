@@ -551,3 +551,41 @@ def test_suite_symlink_layouts_file_their_bytes_and_no_link(
     ]
     for path in folder_links:
         assert f"not filed (link to a folder): {path}" in given.notes
+
+
+def _damaged(kind: str, folder: Path) -> dict[str, bytes]:
+    """Archives whose headers list fine and whose data is broken."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {"Movie.mkv": MOVIE}
+    if kind == "truncated-rar":
+        volumes = archive_maker.make_rar(folder, "r", data, volumes=3)
+        last = volumes[-1].read_bytes()
+        volumes[-1].write_bytes(last[: len(last) // 2])
+        return {f"release/{v.name}": v.read_bytes() for v in volumes}
+    made = (
+        archive_maker.make_zip(folder / "a.zip", data)
+        if kind == "zip"
+        else archive_maker.make_7z(folder / "a.7z", data)
+    )
+    broken = bytearray(made.read_bytes())
+    broken[len(broken) // 2] ^= 0xFF
+    return {f"release/{made.name}": bytes(broken)}
+
+
+@pytest.mark.parametrize("kind", ["zip", "7z", "truncated-rar"])
+def test_a_damaged_archive_fails_the_job_for_good_naming_the_damage(
+    tmp_path: Path, kind: str
+) -> None:
+    record = _torrent(tmp_path, _damaged(kind, tmp_path / "made"))
+
+    with pytest.raises(StageFailed) as refused:
+        _file(tmp_path, record, extract=True)
+
+    assert refused.value.permanent
+    assert (
+        "cannot be read" in refused.value.message or "damaged" in refused.value.message
+    )
+    assert "more than it declared" not in refused.value.message
+    assert not (
+        tmp_path / "library" / "movies" / "Pack" / "release" / "Movie.mkv"
+    ).exists()
