@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 import zlib
@@ -62,6 +63,8 @@ class _Run:
     changes: dict[str, Any] = field(default_factory=dict)
     # The stage a crash or a failure interrupted, when this run resumes one.
     resumed_at: str | None = None
+    # This run resumes a job a crash left "moving" (not a retry after backoff).
+    crashed: bool = False
 
 
 class FsOpsActor(pykka.ThreadingActor):
@@ -134,7 +137,12 @@ class FsOpsActor(pykka.ThreadingActor):
         if run is None:
             return
         try:
-            self._failure(run, "transfer", StageFailed(f"libtorrent: {error}"))
+            if run.plan is not None:
+                # libtorrent puts back what it moved; its partial copies stay
+                # at the destination under their final names unless removed.
+                self._drop_partial_moves(run)
+                pipeline.remove_empty_folders(run.plan)
+            self._failure(run, "transfer", StageFailed(_move_error(error)))
         except RevaerError as exc:
             _not_recorded(run.job, exc)
 
@@ -198,6 +206,7 @@ class FsOpsActor(pykka.ThreadingActor):
         stage = run.job.stage if run.job.stage in STAGES else _legacy(run.job)
         if fresh:
             run.resumed_at = stage if run.job.attempt > 0 else None
+            run.crashed = run.job.attempt > 0 and run.job.status is JobStatus.MOVING
         if run.job.policy is not None:
             run.policy = _stored_policy(run.job.policy)
         if run.job.plan is not None:
@@ -340,13 +349,19 @@ class FsOpsActor(pykka.ThreadingActor):
         if Path(record.save_path).resolve() == parent.resolve():
             pipeline.transfer(run.plan, run.job.id, "move")
             return "already in place"
-        # A move cut short by a crash left partial copies at the destination,
-        # which the plan had found free: they are ours to replace.
-        resuming = run.resumed_at == "transfer"
         parent.mkdir(parents=True, exist_ok=True)
         # libtorrent writes wherever the folders lead: check them once more.
         pipeline.check_folder_confined(run.plan, str(parent))
         pipeline.recheck_confined(run.plan)
+        keep_existing = run.plan.keep_existing
+        if run.crashed and run.resumed_at == "transfer":
+            # A move cut short by a crash left partial copies at this plan's
+            # destinations: they go, and what libtorrent finished (its source
+            # gone) is kept and used. Nothing is ever moved over a file.
+            self._drop_partial_moves(run)
+            keep_existing = keep_existing or any(
+                os.path.lexists(op.dst) for op in run.plan.ops if op.seeded
+            )
         self._moves[record.info_hash] = run
         log.info(
             "fs job moving job_id=%d info_hash=%s dst=%s",
@@ -358,13 +373,23 @@ class FsOpsActor(pykka.ThreadingActor):
             self._session.move_storage(
                 record.info_hash,
                 str(parent),
-                replace=resuming,
-                keep_existing=run.plan.keep_existing,
+                keep_existing=keep_existing,
             ).get(timeout=ASK_TIMEOUT)
         except EngineError as exc:
             self._moves.pop(record.info_hash, None)
             raise StageFailed(f"libtorrent: {exc.detail}") from None
         return WAITING
+
+    def _drop_partial_moves(self, run: _Run) -> None:
+        assert run.plan is not None
+        removed = pipeline.remove_partial_moves(run.plan)
+        if removed:
+            log.info(
+                "fs job partial copies removed job_id=%d info_hash=%s count=%d",
+                run.job.id,
+                run.record.info_hash,
+                len(removed),
+            )
 
     def _after_move(self, run: _Run) -> None:
         """libtorrent moved the files: the transfer ends, the next stages run."""
@@ -428,9 +453,9 @@ class FsOpsActor(pykka.ThreadingActor):
         )
         if run.policy.transfer == "move":
             self._remove_empty_folder(Path(job.src_path).parent)
-            if run.resumed_at == "transfer" or run.policy.verify == "hash":
-                # A move cut short by a crash replaced partial copies, or the
-                # policy asks for hashes: libtorrent checks every piece.
+            if run.crashed or run.policy.verify == "hash":
+                # A move cut short by a crash was finished from what it left,
+                # or the policy asks for hashes: libtorrent checks every piece.
                 self._session.recheck(record.info_hash).get(timeout=ASK_TIMEOUT)
 
     def _relocate(self, run: _Run, save_path: str) -> None:
@@ -576,6 +601,14 @@ def _stored_policy(data: dict[str, Any]) -> Policy:
         {k: v for k, v in data.items() if v is not None}, "stored policy"
     )
     return Policy(**{**Policy().__dict__, **changes})
+
+
+def _move_error(error: str) -> str:
+    """'ENOSPC: libtorrent: ...' when the session named the errno first."""
+    named = re.fullmatch(r"(E[A-Z0-9]+): (.*)", error, re.DOTALL)
+    if named is None:
+        return f"libtorrent: {error}"
+    return f"{named[1]}: libtorrent: {named[2]}"
 
 
 def _unexpected(run: _Run, stage: str, exc: Exception) -> StageFailed:

@@ -16,6 +16,7 @@ import json
 import os
 import pwd
 import shutil
+import stat
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -609,6 +610,34 @@ def remove_empty_folders(plan_: Plan) -> None:
             os.rmdir(current)
         except OSError:
             continue
+
+
+def remove_partial_moves(plan_: Plan) -> list[str]:
+    """Drops what a failed or interrupted libtorrent move wrote at this plan's
+    own destinations, while the source is still whole; returns their paths.
+
+    Only the plan's seeded destinations are looked at (the plan found them
+    free and the pool reserves them for this job), never the files it skipped
+    as identical. A destination whose source is gone is the only copy: kept.
+    """
+    removed = []
+    for op in plan_.ops:
+        if not op.seeded:
+            continue
+        try:
+            source = os.lstat(op.src)
+            placed = os.lstat(op.dst)
+        except FileNotFoundError:
+            continue
+        if (source.st_dev, source.st_ino) == (placed.st_dev, placed.st_ino):
+            continue
+        if stat.S_ISDIR(placed.st_mode):
+            continue
+        if not stat.S_ISLNK(source.st_mode) and source.st_size < op.size:
+            continue
+        os.unlink(op.dst)
+        removed.append(op.dst)
+    return removed
 
 
 def remove_staging(plan_: Plan, job_id: int) -> None:

@@ -589,3 +589,31 @@ def test_a_damaged_archive_fails_the_job_for_good_naming_the_damage(
     assert not (
         tmp_path / "library" / "movies" / "Pack" / "release" / "Movie.mkv"
     ).exists()
+
+
+def test_partial_moves_are_removed_only_at_the_plans_own_destinations(
+    tmp_path: Path,
+) -> None:
+    record = _torrent(
+        tmp_path, {"Movie.mkv": MOVIE, "done.srt": b"done", "half.srt": b"half"}
+    )
+    plan = pipeline.plan(
+        PlanInput(
+            record, Policy(transfer="move"), FsOpsSettings(), tmp_path / "library", 7
+        )
+    )
+    payload = Path(plan.payload)
+    source = Path(record.save_path) / "Pack"
+    payload.mkdir(parents=True)
+    # What a cut-short move leaves: a file moved whole (its source gone), a
+    # partial copy under its final name, and a file nobody planned.
+    (payload / "done.srt").write_bytes(b"done")
+    (source / "done.srt").unlink()
+    (payload / "half.srt").write_bytes(b"ha")
+    (payload / "theirs.txt").write_bytes(b"theirs")
+
+    removed = pipeline.remove_partial_moves(plan)
+
+    assert removed == [str(payload / "half.srt")]
+    assert _tree(payload) == {"done.srt": b"done", "theirs.txt": b"theirs"}
+    assert (source / "half.srt").read_bytes() == b"half"
