@@ -67,6 +67,37 @@ class _Run:
     crashed: bool = False
 
 
+class Reservations:
+    """The library paths each unfinished job has planned, shared by the pool.
+
+    Two actors planning the same destination at once would both find it free;
+    planning under one lock, against what the others hold, makes the second
+    see the first's files as taken before either has written a byte.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[int, set[str]] = {}
+
+    def plan(self, job_id: int, make: Callable[[frozenset[str]], Plan]) -> Plan:
+        with self._lock:
+            others = frozenset(
+                p for job, paths in self._held.items() if job != job_id for p in paths
+            )
+            planned = make(others)
+            self._held[job_id] = pipeline.planned_paths(planned)
+            return planned
+
+    def hold(self, job_id: int, plan: Plan) -> None:
+        """A plan made before (a resumed job) claims its paths again."""
+        with self._lock:
+            self._held[job_id] = pipeline.planned_paths(plan)
+
+    def release(self, job_id: int) -> None:
+        with self._lock:
+            self._held.pop(job_id, None)
+
+
 class FsOpsActor(pykka.ThreadingActor):
     def __init__(
         self,
@@ -75,8 +106,10 @@ class FsOpsActor(pykka.ThreadingActor):
         folders: Folders,
         settings: FsOpsSettings | None = None,
         events: EventHub | None = None,
+        reservations: Reservations | None = None,
     ) -> None:
         super().__init__()
+        self._reservations = reservations or Reservations()
         self._persistence = persistence
         self._session = session
         self._folders = folders
@@ -88,6 +121,8 @@ class FsOpsActor(pykka.ThreadingActor):
         self._moves: dict[str, _Run] = {}
         self._records: dict[str, TorrentRecord] = {}
         self._timers: dict[str, threading.Timer] = {}
+        # The job each torrent last ran, whose reservation goes with it.
+        self._job_ids: dict[str, int] = {}
 
     def on_start(self) -> None:
         self._me = self.actor_ref.proxy()
@@ -150,6 +185,9 @@ class FsOpsActor(pykka.ThreadingActor):
         """The torrent was removed: its job went with it."""
         self._moves.pop(info_hash, None)
         self._records.pop(info_hash, None)
+        job_id = self._job_ids.pop(info_hash, None)
+        if job_id is not None:
+            self._reservations.release(job_id)
         timer = self._timers.pop(info_hash, None)
         if timer is not None:
             timer.cancel()
@@ -204,6 +242,7 @@ class FsOpsActor(pykka.ThreadingActor):
 
     def _run(self, run: _Run, fresh: bool = True) -> None:
         stage = run.job.stage if run.job.stage in STAGES else _legacy(run.job)
+        self._job_ids[run.record.info_hash] = run.job.id
         if fresh:
             run.resumed_at = stage if run.job.attempt > 0 else None
             run.crashed = run.job.attempt > 0 and run.job.status is JobStatus.MOVING
@@ -211,6 +250,7 @@ class FsOpsActor(pykka.ThreadingActor):
             run.policy = _stored_policy(run.job.policy)
         if run.job.plan is not None:
             run.plan = Plan.from_json(run.job.plan)
+            self._reservations.hold(run.job.id, run.plan)
         if run.policy is None or (run.plan is None and stage not in STAGES[:2]):
             # Nothing decided yet survives: the job starts over, touching
             # nothing it did not plan.
@@ -265,7 +305,12 @@ class FsOpsActor(pykka.ThreadingActor):
                 self._folders.library,
                 run.job.id,
             )
-            run.plan = pipeline.plan(given)
+
+            def make(reserved: frozenset[str]) -> Plan:
+                given.reserved = reserved
+                return pipeline.plan(given)
+
+            run.plan = self._reservations.plan(run.job.id, make)
             run.notes += given.notes
             run.changes.update(
                 plan=run.plan.as_json(),
@@ -442,6 +487,7 @@ class FsOpsActor(pykka.ThreadingActor):
             run.plan.payload,
             "; ".join(run.notes) or None,
         ).get(timeout=ASK_TIMEOUT)
+        self._reservations.release(job.id)
         self._announce(job, "moved")
         self._relocate(run, save_path)
         self._set_running(record.info_hash, False)
@@ -478,6 +524,7 @@ class FsOpsActor(pykka.ThreadingActor):
                 # A failed job waits for a hand; its unpacked copies would
                 # sit in the library meanwhile. A retry unpacks again.
                 pipeline.remove_staging(run.plan, run.job.id)
+            self._reservations.release(run.job.id)
             run.job = self._transition(
                 run.job, JobStatus.FAILED, stage, "failed", error=message
             )
@@ -644,8 +691,9 @@ class FsOpsPool:
     use it as they would one actor's proxy.
     """
 
-    def __init__(self, workers: int, start: Callable[[], Any]) -> None:
-        self._proxies = [start() for _ in range(max(1, workers))]
+    def __init__(self, workers: int, start: Callable[[Reservations], Any]) -> None:
+        self.reservations = Reservations()
+        self._proxies = [start(self.reservations) for _ in range(max(1, workers))]
 
     def _for(self, info_hash: str) -> Any:
         return self._proxies[zlib.crc32(info_hash.encode()) % len(self._proxies)]

@@ -116,6 +116,8 @@ class PlanInput:
     library: Path
     job_id: int
     notes: list[str] = field(default_factory=list)
+    # Casefolded paths other jobs of the pool have planned and not finished.
+    reserved: frozenset[str] = frozenset()
 
 
 def plan(given: PlanInput) -> Plan:
@@ -166,7 +168,9 @@ def plan(given: PlanInput) -> Plan:
         for p in wanted
         if policy.flatten and multi and "/" in _inside(p, multi) and p not in volumes
     )
-    checked, skipped, keep_existing, payload = _check_collisions(ops, policy, payload)
+    checked, skipped, keep_existing, payload = _check_collisions(
+        ops, policy, payload, record.info_hash, given.reserved
+    )
     result = Plan(
         payload=str(payload),
         multi=multi,
@@ -299,29 +303,48 @@ def _archive_ops(
 
 
 def _check_collisions(
-    ops: list[Op], policy: Policy, payload: Path
+    ops: list[Op],
+    policy: Policy,
+    payload: Path,
+    info_hash: str,
+    reserved: frozenset[str] = frozenset(),
 ) -> tuple[list[Op], list[str], bool, Path]:
-    """Applies on_conflict to every destination, before anything is written."""
-    taken: set[str] = set()
+    """Applies on_conflict to every destination, before anything is written.
+
+    A path another job of the pool has planned counts as taken even before
+    its file exists, and so does the payload's `.revaer.meta`.
+    """
+    taken: set[str] = set(reserved)
     result: list[Op] = []
     skipped: list[str] = []
     keep_existing = False
-    if policy.on_conflict == "fail" and os.path.lexists(payload):
+
+    def occupied(path: Path) -> bool:
+        return os.path.lexists(path) or path.as_posix().casefold() in reserved
+
+    meta = _meta_for(payload)
+    payload_taken = occupied(payload) or occupied(meta)
+    if policy.on_conflict == "fail" and payload_taken:
         raise StageFailed(f"destination already exists: {payload}", permanent=True)
-    if policy.on_conflict == "rename" and os.path.lexists(payload):
-        payload_free = _free_name(payload, set())
+    if policy.on_conflict == "rename" and payload_taken:
+        payload_free = _free_payload(payload, taken)
         ops = [_rebase(op, payload, payload_free) for op in ops]
         payload = payload_free
+    if policy.on_conflict == "skip_identical":
+        _check_meta_is_ours(_meta_for(payload), info_hash, reserved)
     for op in ops:
         dst = op.dst
-        clash = dst.casefold() in taken or os.path.lexists(dst)
+        folded = dst.casefold()
+        clash = folded in taken or os.path.lexists(dst)
         if clash and policy.on_conflict == "skip_identical":
-            if dst.casefold() not in taken and _identical(op, Path(dst)):
+            if folded not in taken and _identical(op, Path(dst)):
                 skipped.append(dst)
                 keep_existing = keep_existing or op.seeded
                 continue
             raise StageFailed(
-                f"destination already exists and differs: {dst}", permanent=True
+                f"destination already exists and differs: {dst}"
+                + (" (another job is filing it)" if folded in reserved else ""),
+                permanent=True,
             )
         if clash and policy.on_conflict == "rename":
             dst = str(_free_name(Path(dst), taken))
@@ -330,6 +353,41 @@ def _check_collisions(
         taken.add(dst.casefold())
         result.append(Op(op.src, dst, op.size, op.archive, op.entry, op.seeded))
     return result, skipped, keep_existing, payload
+
+
+def _free_payload(payload: Path, taken: set[str]) -> Path:
+    """A free name for the payload whose `.revaer.meta` is free as well."""
+    while True:
+        candidate = _free_name(payload, taken)
+        meta = _meta_for(candidate)
+        if not os.path.lexists(meta) and meta.as_posix().casefold() not in taken:
+            return candidate
+        taken = taken | {candidate.as_posix().casefold()}
+
+
+def _check_meta_is_ours(meta: Path, info_hash: str, reserved: frozenset[str]) -> None:
+    """skip_identical files into a folder that may exist; its `.revaer.meta`
+    may be replaced only when it is this torrent's own."""
+    if meta.as_posix().casefold() in reserved:
+        raise StageFailed(
+            f"destination is being filed by another job: {meta}", permanent=True
+        )
+    owner = _meta_owner(meta)
+    if owner is not None and owner != info_hash:
+        raise StageFailed(
+            f"destination already filed by another torrent ({owner}): {meta}",
+            permanent=True,
+        )
+
+
+def _meta_owner(meta: Path) -> str | None:
+    """The info hash a `.revaer.meta` names; "" when it cannot be read."""
+    if not os.path.lexists(meta):
+        return None
+    try:
+        return str(json.loads(meta.read_text()).get("info_hash", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def _rebase(op: Op, old: Path, new: Path) -> Op:
@@ -485,8 +543,14 @@ def transfer(
             check_folder_confined(plan_, folder)
             made.add(folder)
         if os.path.lexists(op.dst):
-            # The plan found this place free, so a file here is one that an
-            # earlier attempt of this job finished.
+            # The plan found this place free and the pool reserved it, but a
+            # file here counts as this job's only when it is the source itself
+            # (a hardlink) or the same bytes (a copy an earlier attempt made).
+            if not _already_ours(op):
+                raise StageFailed(
+                    f"destination appeared while filing, left untouched: {op.dst}",
+                    permanent=True,
+                )
             result.already += 1
             continue
         dst = Path(op.dst)
@@ -500,6 +564,16 @@ def transfer(
         result.placed += 1
         progress(index + 1)
     return result
+
+
+def _already_ours(op: Op) -> bool:
+    try:
+        source, placed = os.stat(op.src), os.lstat(op.dst)
+    except OSError:
+        return False
+    if (source.st_dev, source.st_ino) == (placed.st_dev, placed.st_ino):
+        return True
+    return _identical(op, Path(op.dst))
 
 
 def _temp_name(dst: Path, job_id: int) -> Path:
@@ -660,6 +734,13 @@ def remove_temp_files(plan_: Plan, job_id: int) -> int:
 # Permissions, cleanup, finalise.
 
 
+def planned_paths(plan_: Plan) -> set[str]:
+    """Every path a plan claims, casefolded: what the pool reserves for it."""
+    paths = {plan_.payload, str(meta_path(plan_)), *plan_.skipped}
+    paths.update(op.dst for op in plan_.ops)
+    return {p.casefold() for p in paths}
+
+
 def placed_paths(plan_: Plan, skipped: bool = False) -> list[Path]:
     paths = [Path(op.dst) for op in plan_.ops]
     return paths + ([Path(p) for p in plan_.skipped] if skipped else [])
@@ -772,7 +853,10 @@ def meta_path(plan_: Plan) -> Path:
     """`<payload>.revaer.meta` in the payload's folder, outside the payload:
     libtorrent moves a seeded folder file by file, and a file of ours inside it
     would keep the folder behind after a later move."""
-    payload = Path(plan_.payload)
+    return _meta_for(Path(plan_.payload))
+
+
+def _meta_for(payload: Path) -> Path:
     return payload.with_name(payload.name + META_NAME)
 
 
@@ -780,6 +864,13 @@ def write_meta(plan_: Plan, record: TorrentRecord, job_id: int, mode: str) -> Pa
     """`.revaer.meta` beside the payload: what was filed, from which torrent."""
     path = meta_path(plan_)
     path.parent.mkdir(parents=True, exist_ok=True)
+    owner = _meta_owner(path)
+    if owner is not None and owner != record.info_hash:
+        raise StageFailed(
+            f"{path} belongs to another torrent ({owner or 'unreadable'}); "
+            "left untouched",
+            permanent=True,
+        )
     body = {
         "info_hash": record.info_hash,
         "name": record.name,
@@ -795,6 +886,7 @@ def write_meta(plan_: Plan, record: TorrentRecord, job_id: int, mode: str) -> Pa
         json.dump(body, handle, indent=2)
         handle.flush()
         os.fsync(handle.fileno())
-    # Our own file: replacing the one an interrupted run wrote is intended.
+    # This torrent's own file (checked above): replacing the one an
+    # interrupted run wrote is intended.
     os.replace(temp, path)
     return path

@@ -617,3 +617,84 @@ def test_partial_moves_are_removed_only_at_the_plans_own_destinations(
     assert removed == [str(payload / "half.srt")]
     assert _tree(payload) == {"done.srt": b"done", "theirs.txt": b"theirs"}
     assert (source / "half.srt").read_bytes() == b"half"
+
+
+def _other(record: TorrentRecord) -> TorrentRecord:
+    import dataclasses
+
+    return dataclasses.replace(record, info_hash="ef" * 20)
+
+
+@pytest.mark.parametrize(
+    ("on_conflict", "second_payload"), [("rename", "Pack (1)"), ("fail", None)]
+)
+def test_a_second_job_planning_at_once_sees_the_first_ones_paths_as_taken(
+    tmp_path: Path, on_conflict: str, second_payload: str | None
+) -> None:
+    from revaer_actors.fsops import Reservations
+
+    record = _torrent(tmp_path, {"Movie.mkv": MOVIE, "readme.txt": b"mine"})
+    policy = Policy(transfer="copy", on_conflict=on_conflict)  # type: ignore[arg-type]
+    reservations = Reservations()
+
+    def planner(job: TorrentRecord, job_id: int) -> Plan:
+        given = PlanInput(job, policy, FsOpsSettings(), tmp_path / "library", job_id)
+
+        def make(reserved: frozenset[str]) -> Plan:
+            given.reserved = reserved
+            return pipeline.plan(given)
+
+        return reservations.plan(job_id, make)
+
+    # Neither has written a byte: only the reservation tells them apart.
+    first = planner(record, 1)
+    if second_payload is None:
+        with pytest.raises(StageFailed, match="destination already exists"):
+            planner(_other(record), 2)
+        reservations.release(1)
+        assert planner(_other(record), 2).payload == first.payload
+        return
+    second = planner(_other(record), 2)
+
+    movies = tmp_path / "library" / "movies"
+    assert first.payload == str(movies / "Pack")
+    assert second.payload == str(movies / second_payload)
+
+
+def test_a_file_that_appears_at_a_planned_place_is_not_counted_as_filed(
+    tmp_path: Path,
+) -> None:
+    record = _torrent(tmp_path, {"Movie.mkv": MOVIE, "readme.txt": b"mine"})
+    plan = pipeline.plan(
+        PlanInput(
+            record, Policy(transfer="copy"), FsOpsSettings(), tmp_path / "library", 7
+        )
+    )
+    payload = Path(plan.payload)
+    payload.mkdir(parents=True)
+    (payload / "readme.txt").write_bytes(b"theirs")
+
+    with pytest.raises(StageFailed, match="appeared while filing"):
+        pipeline.transfer(plan, 7, "copy")
+
+    assert (payload / "readme.txt").read_bytes() == b"theirs"
+
+
+def test_skip_identical_never_replaces_another_torrents_meta(tmp_path: Path) -> None:
+    record = _torrent(tmp_path, {"Movie.mkv": MOVIE, "readme.txt": b"mine"})
+    first = _file(tmp_path, record, on_conflict="skip_identical")
+    meta = pipeline.meta_path(first)
+
+    with pytest.raises(StageFailed, match="filed by another torrent"):
+        _file(tmp_path, _other(record), on_conflict="skip_identical")
+    again = _file(tmp_path, record, on_conflict="skip_identical")
+
+    assert json_of(meta)["info_hash"] == HASH
+    assert again.skipped == tuple(str(p) for p in pipeline.placed_paths(first))
+
+
+def json_of(path: Path) -> dict[str, object]:
+    import json
+
+    data: dict[str, object] = json.loads(path.read_text())
+    return data
