@@ -92,11 +92,30 @@ def _archive_kinds(folder: Path) -> dict[str, list[Path]]:
         "tar.gz": [archive_maker.make_tar(folder / "a.tar.gz", ENTRIES, "w:gz")],
         "tar.bz2": [archive_maker.make_tar(folder / "a.tar.bz2", ENTRIES, "w:bz2")],
         "tar.xz": [archive_maker.make_tar(folder / "a.tar.xz", ENTRIES, "w:xz")],
+        "tar": [archive_maker.make_tar(folder / "a.tar", ENTRIES, "w")],
+        "tgz": [archive_maker.make_tar(folder / "a.tgz", ENTRIES, "w:gz")],
+        "tar.zst": [
+            archive_maker.make_libarchive(
+                folder / "a.tar.zst", ENTRIES, "ustar", "zstd"
+            )
+        ],
     }
 
 
 @pytest.mark.parametrize(
-    "kind", ["zip", "rar", "rar-3-volumes", "7z", "tar.gz", "tar.bz2", "tar.xz"]
+    "kind",
+    [
+        "zip",
+        "rar",
+        "rar-3-volumes",
+        "7z",
+        "tar.gz",
+        "tar.bz2",
+        "tar.xz",
+        "tar",
+        "tgz",
+        "tar.zst",
+    ],
 )
 def test_each_archive_kind_is_extracted_into_the_library(
     tmp_path: Path, kind: str
