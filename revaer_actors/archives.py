@@ -180,13 +180,16 @@ def extract(
     its header declared, or past `max_bytes` in all, stops the extraction.
     """
     written = 0
-    with _reader(root, archive) as reader:
-        for item in reader:
-            entry = _check(archive.first, _entry(item))
-            target = targets.get(entry.path)
-            if target is None or entry.kind != "file":
-                continue
-            written += _write_entry(item, entry, target, max_bytes - written)
+    try:
+        with _reader(root, archive) as reader:
+            for item in reader:
+                entry = _check(archive.first, _entry(item))
+                target = targets.get(entry.path)
+                if target is None or entry.kind != "file":
+                    continue
+                written += _write_entry(item, entry, target, max_bytes - written)
+    except libarchive.ArchiveError as exc:
+        raise InvalidInput(f"archive {archive.first} cannot be read: {exc}") from None
     missing = set(targets) - {p for p, t in targets.items() if t.exists()}
     if missing:
         raise InvalidInput(f"archive {archive.first} lost entries: {sorted(missing)}")
@@ -195,16 +198,28 @@ def extract(
 
 def _write_entry(item: Any, entry: Entry, target: Path, budget: int) -> int:
     count = 0
+    buffer = ctypes.create_string_buffer(CHUNK)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        for block in item.get_blocks(CHUNK):
-            count += len(block)
+        while True:
+            # libarchive-c's get_blocks takes a warning's negative code for a
+            # length (a zip's bad CRC comes as one) and yields garbage; the
+            # entry's data is read here so that any code below 0 is damage.
+            read = ffi.read_data(item._archive_p, buffer, CHUNK)
+            if read == 0:
+                break
+            if read < 0:
+                raise InvalidInput(
+                    f"archive entry {entry.path!r} is damaged: "
+                    f"{ffi._error_string(item._archive_p)}"
+                )
+            count += read
             if count > entry.size or count > budget:
                 raise InvalidInput(
                     f"archive entry {entry.path!r} unpacks to more than it declared "
                     "or than the limits allow; refused"
                 )
-            view = memoryview(block)
+            view = memoryview(buffer)[:read]
             while view:
                 view = view[os.write(fd, view) :]
         os.fsync(fd)

@@ -115,8 +115,8 @@ def start_actors(
     session = SessionActor.start(config.settings).proxy()
     fsops = FsOpsPool(
         config.fsops.workers,
-        lambda: FsOpsActor.start(
-            persistence, session, folders, config.fsops, events
+        lambda reservations: FsOpsActor.start(
+            persistence, session, folders, config.fsops, events, reservations
         ).proxy(),
     )
     orchestrator = OrchestratorActor.start(

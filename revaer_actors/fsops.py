@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 import zlib
@@ -31,7 +32,14 @@ import pykka
 
 from revaer_actors import pipeline
 from revaer_actors.domain import JobRecord, JobStatus, TorrentRecord, TransferMode
-from revaer_actors.errors import EngineError, InvalidInput, RevaerError
+from revaer_actors.errors import (
+    DatabaseUnavailable,
+    EngineError,
+    InvalidInput,
+    JobNotFound,
+    RevaerError,
+    TorrentNotFound,
+)
 from revaer_actors.events import EventHub
 from revaer_actors.folders import Folders
 from revaer_actors.pipeline import STAGES, Plan, PlanInput, StageFailed, describe
@@ -55,6 +63,39 @@ class _Run:
     changes: dict[str, Any] = field(default_factory=dict)
     # The stage a crash or a failure interrupted, when this run resumes one.
     resumed_at: str | None = None
+    # This run resumes a job a crash left "moving" (not a retry after backoff).
+    crashed: bool = False
+
+
+class Reservations:
+    """The library paths each unfinished job has planned, shared by the pool.
+
+    Two actors planning the same destination at once would both find it free;
+    planning under one lock, against what the others hold, makes the second
+    see the first's files as taken before either has written a byte.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[int, set[str]] = {}
+
+    def plan(self, job_id: int, make: Callable[[frozenset[str]], Plan]) -> Plan:
+        with self._lock:
+            others = frozenset(
+                p for job, paths in self._held.items() if job != job_id for p in paths
+            )
+            planned = make(others)
+            self._held[job_id] = pipeline.planned_paths(planned)
+            return planned
+
+    def hold(self, job_id: int, plan: Plan) -> None:
+        """A plan made before (a resumed job) claims its paths again."""
+        with self._lock:
+            self._held[job_id] = pipeline.planned_paths(plan)
+
+    def release(self, job_id: int) -> None:
+        with self._lock:
+            self._held.pop(job_id, None)
 
 
 class FsOpsActor(pykka.ThreadingActor):
@@ -65,8 +106,10 @@ class FsOpsActor(pykka.ThreadingActor):
         folders: Folders,
         settings: FsOpsSettings | None = None,
         events: EventHub | None = None,
+        reservations: Reservations | None = None,
     ) -> None:
         super().__init__()
+        self._reservations = reservations or Reservations()
         self._persistence = persistence
         self._session = session
         self._folders = folders
@@ -78,6 +121,8 @@ class FsOpsActor(pykka.ThreadingActor):
         self._moves: dict[str, _Run] = {}
         self._records: dict[str, TorrentRecord] = {}
         self._timers: dict[str, threading.Timer] = {}
+        # The job each torrent last ran, whose reservation goes with it.
+        self._job_ids: dict[str, int] = {}
 
     def on_start(self) -> None:
         self._me = self.actor_ref.proxy()
@@ -127,7 +172,12 @@ class FsOpsActor(pykka.ThreadingActor):
         if run is None:
             return
         try:
-            self._failure(run, "transfer", StageFailed(f"libtorrent: {error}"))
+            if run.plan is not None:
+                # libtorrent puts back what it moved; its partial copies stay
+                # at the destination under their final names unless removed.
+                self._drop_partial_moves(run)
+                pipeline.remove_empty_folders(run.plan)
+            self._failure(run, "transfer", StageFailed(_move_error(error)))
         except RevaerError as exc:
             _not_recorded(run.job, exc)
 
@@ -135,6 +185,9 @@ class FsOpsActor(pykka.ThreadingActor):
         """The torrent was removed: its job went with it."""
         self._moves.pop(info_hash, None)
         self._records.pop(info_hash, None)
+        job_id = self._job_ids.pop(info_hash, None)
+        if job_id is not None:
+            self._reservations.release(job_id)
         timer = self._timers.pop(info_hash, None)
         if timer is not None:
             timer.cancel()
@@ -189,16 +242,21 @@ class FsOpsActor(pykka.ThreadingActor):
 
     def _run(self, run: _Run, fresh: bool = True) -> None:
         stage = run.job.stage if run.job.stage in STAGES else _legacy(run.job)
+        self._job_ids[run.record.info_hash] = run.job.id
         if fresh:
             run.resumed_at = stage if run.job.attempt > 0 else None
+            run.crashed = run.job.attempt > 0 and run.job.status is JobStatus.MOVING
         if run.job.policy is not None:
             run.policy = _stored_policy(run.job.policy)
         if run.job.plan is not None:
             run.plan = Plan.from_json(run.job.plan)
+            self._reservations.hold(run.job.id, run.plan)
         if run.policy is None or (run.plan is None and stage not in STAGES[:2]):
             # Nothing decided yet survives: the job starts over, touching
             # nothing it did not plan.
             stage = "validate"
+        elif run.plan is not None and _unpack_again(run.plan, run.job.id, stage):
+            stage = "extract"
         self._set_running(run.record.info_hash, True)
 
         for name in STAGES[STAGES.index(stage) :]:
@@ -210,6 +268,12 @@ class FsOpsActor(pykka.ThreadingActor):
                 message = self._stage(name, run)
             except (StageFailed, OSError) as exc:
                 self._failure(run, name, exc)
+                return
+            except (DatabaseUnavailable, TorrentNotFound, JobNotFound):
+                # The callers defer or log these: the job row could not change.
+                raise
+            except Exception as exc:  # noqa: BLE001 - the job must not hang
+                self._failure(run, name, _unexpected(run, name, exc))
                 return
             if message == WAITING or name == "finalise":
                 return
@@ -241,7 +305,12 @@ class FsOpsActor(pykka.ThreadingActor):
                 self._folders.library,
                 run.job.id,
             )
-            run.plan = pipeline.plan(given)
+
+            def make(reserved: frozenset[str]) -> Plan:
+                given.reserved = reserved
+                return pipeline.plan(given)
+
+            run.plan = self._reservations.plan(run.job.id, make)
             run.notes += given.notes
             run.changes.update(
                 plan=run.plan.as_json(),
@@ -325,10 +394,19 @@ class FsOpsActor(pykka.ThreadingActor):
         if Path(record.save_path).resolve() == parent.resolve():
             pipeline.transfer(run.plan, run.job.id, "move")
             return "already in place"
-        # A move cut short by a crash left partial copies at the destination,
-        # which the plan had found free: they are ours to replace.
-        resuming = run.resumed_at == "transfer"
         parent.mkdir(parents=True, exist_ok=True)
+        # libtorrent writes wherever the folders lead: check them once more.
+        pipeline.check_folder_confined(run.plan, str(parent))
+        pipeline.recheck_confined(run.plan)
+        keep_existing = run.plan.keep_existing
+        if run.crashed and run.resumed_at == "transfer":
+            # A move cut short by a crash left partial copies at this plan's
+            # destinations: they go, and what libtorrent finished (its source
+            # gone) is kept and used. Nothing is ever moved over a file.
+            self._drop_partial_moves(run)
+            keep_existing = keep_existing or any(
+                os.path.lexists(op.dst) for op in run.plan.ops if op.seeded
+            )
         self._moves[record.info_hash] = run
         log.info(
             "fs job moving job_id=%d info_hash=%s dst=%s",
@@ -340,13 +418,23 @@ class FsOpsActor(pykka.ThreadingActor):
             self._session.move_storage(
                 record.info_hash,
                 str(parent),
-                replace=resuming,
-                keep_existing=run.plan.keep_existing,
+                keep_existing=keep_existing,
             ).get(timeout=ASK_TIMEOUT)
         except EngineError as exc:
             self._moves.pop(record.info_hash, None)
             raise StageFailed(f"libtorrent: {exc.detail}") from None
         return WAITING
+
+    def _drop_partial_moves(self, run: _Run) -> None:
+        assert run.plan is not None
+        removed = pipeline.remove_partial_moves(run.plan)
+        if removed:
+            log.info(
+                "fs job partial copies removed job_id=%d info_hash=%s count=%d",
+                run.job.id,
+                run.record.info_hash,
+                len(removed),
+            )
 
     def _after_move(self, run: _Run) -> None:
         """libtorrent moved the files: the transfer ends, the next stages run."""
@@ -355,6 +443,9 @@ class FsOpsActor(pykka.ThreadingActor):
             result = pipeline.transfer(run.plan, run.job.id, "move")
         except (StageFailed, OSError) as exc:
             self._failure(run, "transfer", exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - the job must not hang
+            self._failure(run, "transfer", _unexpected(run, "transfer", exc))
             return
         self._relocate(run, save_path=str(run.plan.parent))
         run.job = self._transition(
@@ -396,6 +487,7 @@ class FsOpsActor(pykka.ThreadingActor):
             run.plan.payload,
             "; ".join(run.notes) or None,
         ).get(timeout=ASK_TIMEOUT)
+        self._reservations.release(job.id)
         self._announce(job, "moved")
         self._relocate(run, save_path)
         self._set_running(record.info_hash, False)
@@ -407,9 +499,9 @@ class FsOpsActor(pykka.ThreadingActor):
         )
         if run.policy.transfer == "move":
             self._remove_empty_folder(Path(job.src_path).parent)
-            if run.resumed_at == "transfer" or run.policy.verify == "hash":
-                # A move cut short by a crash replaced partial copies, or the
-                # policy asks for hashes: libtorrent checks every piece.
+            if run.crashed or run.policy.verify == "hash":
+                # A move cut short by a crash was finished from what it left,
+                # or the policy asks for hashes: libtorrent checks every piece.
                 self._session.recheck(record.info_hash).get(timeout=ASK_TIMEOUT)
 
     def _relocate(self, run: _Run, save_path: str) -> None:
@@ -428,6 +520,11 @@ class FsOpsActor(pykka.ThreadingActor):
         if run.plan is not None and run.policy and run.policy.transfer != "move":
             pipeline.remove_empty_folders(run.plan)
         if permanent or run.job.attempt >= limit:
+            if run.plan is not None:
+                # A failed job waits for a hand; its unpacked copies would
+                # sit in the library meanwhile. A retry unpacks again.
+                pipeline.remove_staging(run.plan, run.job.id)
+            self._reservations.release(run.job.id)
             run.job = self._transition(
                 run.job, JobStatus.FAILED, stage, "failed", error=message
             )
@@ -528,6 +625,19 @@ _STAGE_STEPS: dict[str, Callable[[FsOpsActor, _Run], Any]] = {
 }
 
 
+def _unpack_again(plan: Plan, job_id: int, stage: str) -> bool:
+    """A job retried past extract whose unpacked copies went with its failure."""
+    if stage != "transfer":
+        return False
+    staging = plan.staging(job_id)
+    return any(
+        op.archive is not None
+        and not os.path.lexists(op.dst)
+        and not (staging / str(index)).exists()
+        for index, op in enumerate(plan.ops)
+    )
+
+
 def _legacy(job: JobRecord) -> str:
     """Jobs written before the stages existed: 'transfer' or the first stage."""
     return "transfer" if job.dst_path and job.plan else "validate"
@@ -538,6 +648,29 @@ def _stored_policy(data: dict[str, Any]) -> Policy:
         {k: v for k, v in data.items() if v is not None}, "stored policy"
     )
     return Policy(**{**Policy().__dict__, **changes})
+
+
+def _move_error(error: str) -> str:
+    """'ENOSPC: libtorrent: ...' when the session named the errno first."""
+    named = re.fullmatch(r"(E[A-Z0-9]+): (.*)", error, re.DOTALL)
+    if named is None:
+        return f"libtorrent: {error}"
+    return f"{named[1]}: libtorrent: {named[2]}"
+
+
+def _unexpected(run: _Run, stage: str, exc: Exception) -> StageFailed:
+    """An error no stage expected: logged in full, and the job fails with it
+    rather than staying "moving" with the error lost in an actor's future."""
+    log.error(
+        "fs job stage crashed job_id=%d info_hash=%s stage=%s",
+        run.job.id,
+        run.record.info_hash,
+        stage,
+        exc_info=exc,
+    )
+    return StageFailed(
+        f"unexpected error in {stage}: {type(exc).__name__}: {exc}", permanent=True
+    )
 
 
 def _not_recorded(job: JobRecord, exc: RevaerError) -> None:
@@ -558,8 +691,9 @@ class FsOpsPool:
     use it as they would one actor's proxy.
     """
 
-    def __init__(self, workers: int, start: Callable[[], Any]) -> None:
-        self._proxies = [start() for _ in range(max(1, workers))]
+    def __init__(self, workers: int, start: Callable[[Reservations], Any]) -> None:
+        self.reservations = Reservations()
+        self._proxies = [start(self.reservations) for _ in range(max(1, workers))]
 
     def _for(self, info_hash: str) -> Any:
         return self._proxies[zlib.crc32(info_hash.encode()) % len(self._proxies)]

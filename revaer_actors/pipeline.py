@@ -16,6 +16,7 @@ import json
 import os
 import pwd
 import shutil
+import stat
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -80,6 +81,8 @@ class Plan:
     skipped: tuple[str, ...] = ()
     lifted: int = 0
     keep_existing: bool = False
+    # The library root the plan was confined to; "" in plans stored before.
+    library: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,6 +97,7 @@ class Plan:
             skipped=tuple(data["skipped"]),
             lifted=data["lifted"],
             keep_existing=data.get("keep_existing", False),
+            library=data.get("library", ""),
         )
 
     @property
@@ -112,6 +116,8 @@ class PlanInput:
     library: Path
     job_id: int
     notes: list[str] = field(default_factory=list)
+    # Casefolded paths other jobs of the pool have planned and not finished.
+    reserved: frozenset[str] = frozenset()
 
 
 def plan(given: PlanInput) -> Plan:
@@ -139,20 +145,21 @@ def plan(given: PlanInput) -> Plan:
         )
 
     source_root = Path(record.save_path)
-    files = _selected_files(record, source_root)
+    seeded = policy.transfer == "move"
+    files, links = _selected_files(record, source_root, not seeded, given.notes)
     multi = any("/" in f for f in files) or len(files) > 1
     wanted = [f for f in files if not (policy.skip_fluff and is_fluff(f))]
     found = archives.find_archives(wanted) if policy.extract else []
     volumes = {v for a in found for v in a.volumes}
 
-    seeded = policy.transfer == "move"
     ops: list[Op] = []
     for path in wanted:
         if not seeded and path in volumes:
             continue
         rel = _inside(path, multi)
         dst = _destination(payload, rel, multi, policy.flatten)
-        ops.append(Op(str(source_root / path), str(dst), files[path], seeded=seeded))
+        src = links.get(path, source_root / path)
+        ops.append(Op(str(src), str(dst), files[path], seeded=seeded))
     for index, archive in enumerate(found):
         ops += _archive_ops(given, source_root, archive, index, payload, multi)
 
@@ -161,7 +168,9 @@ def plan(given: PlanInput) -> Plan:
         for p in wanted
         if policy.flatten and multi and "/" in _inside(p, multi) and p not in volumes
     )
-    checked, skipped, keep_existing, payload = _check_collisions(ops, policy, payload)
+    checked, skipped, keep_existing, payload = _check_collisions(
+        ops, policy, payload, record.info_hash, given.reserved
+    )
     result = Plan(
         payload=str(payload),
         multi=multi,
@@ -170,31 +179,42 @@ def plan(given: PlanInput) -> Plan:
         skipped=tuple(skipped),
         lifted=lifted,
         keep_existing=keep_existing,
+        library=str(given.library.resolve()),
     )
     _check_confined(given.library, result)
     return result
 
 
-def _selected_files(record: TorrentRecord, source_root: Path) -> dict[str, int]:
-    """The torrent's downloaded files (not the skipped ones), checked for escapes.
+def _selected_files(
+    record: TorrentRecord, source_root: Path, follow_links: bool, notes: list[str]
+) -> tuple[dict[str, int], dict[str, Path]]:
+    """The torrent's downloaded files (not the skipped ones), checked for escapes,
+    and, with `follow_links`, the file each symlink of the payload stands for.
 
     Each folder is resolved once; a file is resolved on its own only when it is
-    a symlink, the one way a file can point elsewhere.
+    a symlink, the one way a file can point elsewhere. A copy or a hardlink
+    never carries a torrent's symlink into the library, where its relative
+    target would lead somewhere else (flatten moves it up): the file it points
+    at is filed in its place, and a link to a folder is left out, the folder's
+    own files being filed as themselves.
     """
     root = source_root.resolve()
     folders: dict[str, bool] = {}
     files: dict[str, int] = {}
+    targets: dict[str, Path] = {}
     for entry, priority in zip(record.files, record.file_priorities(), strict=True):
         if priority == 0:
             continue
         path = source_root / entry.path
+        target: Path | None = None
         try:
             folder = str(path.parent)
             if folder not in folders:
                 folders[folder] = path.parent.resolve().is_relative_to(root)
-            inside = folders[folder] and (
-                not os.path.islink(path) or path.resolve().is_relative_to(root)
-            )
+            inside = folders[folder]
+            if inside and os.path.islink(path):
+                target = path.resolve()
+                inside = target.is_relative_to(root)
         except (OSError, RuntimeError) as exc:
             raise StageFailed(f"cannot resolve {path}: {exc}", permanent=True) from None
         if not inside or ".." in Path(entry.path).parts:
@@ -202,10 +222,25 @@ def _selected_files(record: TorrentRecord, source_root: Path) -> dict[str, int]:
                 f"torrent file {entry.path!r} points outside its download folder",
                 permanent=True,
             )
+        if target is not None and follow_links:
+            if target.is_dir():
+                notes.append(f"not filed (link to a folder): {entry.path}")
+                continue
+            try:
+                size = target.stat().st_size
+            except OSError as exc:
+                raise StageFailed(
+                    f"torrent file {entry.path!r} links to nothing readable: "
+                    f"{describe(exc)}",
+                    permanent=True,
+                ) from None
+            targets[entry.path] = target
+            files[entry.path] = size
+            continue
         files[entry.path] = entry.size
     if not files:
         raise StageFailed("the torrent has no downloaded file to file", permanent=True)
-    return files
+    return files, targets
 
 
 def _inside(path: str, multi: bool) -> str:
@@ -268,29 +303,48 @@ def _archive_ops(
 
 
 def _check_collisions(
-    ops: list[Op], policy: Policy, payload: Path
+    ops: list[Op],
+    policy: Policy,
+    payload: Path,
+    info_hash: str,
+    reserved: frozenset[str] = frozenset(),
 ) -> tuple[list[Op], list[str], bool, Path]:
-    """Applies on_conflict to every destination, before anything is written."""
-    taken: set[str] = set()
+    """Applies on_conflict to every destination, before anything is written.
+
+    A path another job of the pool has planned counts as taken even before
+    its file exists, and so does the payload's `.revaer.meta`.
+    """
+    taken: set[str] = set(reserved)
     result: list[Op] = []
     skipped: list[str] = []
     keep_existing = False
-    if policy.on_conflict == "fail" and os.path.lexists(payload):
+
+    def occupied(path: Path) -> bool:
+        return os.path.lexists(path) or path.as_posix().casefold() in reserved
+
+    meta = _meta_for(payload)
+    payload_taken = occupied(payload) or occupied(meta)
+    if policy.on_conflict == "fail" and payload_taken:
         raise StageFailed(f"destination already exists: {payload}", permanent=True)
-    if policy.on_conflict == "rename" and os.path.lexists(payload):
-        payload_free = _free_name(payload, set())
+    if policy.on_conflict == "rename" and payload_taken:
+        payload_free = _free_payload(payload, taken)
         ops = [_rebase(op, payload, payload_free) for op in ops]
         payload = payload_free
+    if policy.on_conflict == "skip_identical":
+        _check_meta_is_ours(_meta_for(payload), info_hash, reserved)
     for op in ops:
         dst = op.dst
-        clash = dst.casefold() in taken or os.path.lexists(dst)
+        folded = dst.casefold()
+        clash = folded in taken or os.path.lexists(dst)
         if clash and policy.on_conflict == "skip_identical":
-            if dst.casefold() not in taken and _identical(op, Path(dst)):
+            if folded not in taken and _identical(op, Path(dst)):
                 skipped.append(dst)
                 keep_existing = keep_existing or op.seeded
                 continue
             raise StageFailed(
-                f"destination already exists and differs: {dst}", permanent=True
+                f"destination already exists and differs: {dst}"
+                + (" (another job is filing it)" if folded in reserved else ""),
+                permanent=True,
             )
         if clash and policy.on_conflict == "rename":
             dst = str(_free_name(Path(dst), taken))
@@ -299,6 +353,41 @@ def _check_collisions(
         taken.add(dst.casefold())
         result.append(Op(op.src, dst, op.size, op.archive, op.entry, op.seeded))
     return result, skipped, keep_existing, payload
+
+
+def _free_payload(payload: Path, taken: set[str]) -> Path:
+    """A free name for the payload whose `.revaer.meta` is free as well."""
+    while True:
+        candidate = _free_name(payload, taken)
+        meta = _meta_for(candidate)
+        if not os.path.lexists(meta) and meta.as_posix().casefold() not in taken:
+            return candidate
+        taken = taken | {candidate.as_posix().casefold()}
+
+
+def _check_meta_is_ours(meta: Path, info_hash: str, reserved: frozenset[str]) -> None:
+    """skip_identical files into a folder that may exist; its `.revaer.meta`
+    may be replaced only when it is this torrent's own."""
+    if meta.as_posix().casefold() in reserved:
+        raise StageFailed(
+            f"destination is being filed by another job: {meta}", permanent=True
+        )
+    owner = _meta_owner(meta)
+    if owner is not None and owner != info_hash:
+        raise StageFailed(
+            f"destination already filed by another torrent ({owner}): {meta}",
+            permanent=True,
+        )
+
+
+def _meta_owner(meta: Path) -> str | None:
+    """The info hash a `.revaer.meta` names; "" when it cannot be read."""
+    if not os.path.lexists(meta):
+        return None
+    try:
+        return str(json.loads(meta.read_text()).get("info_hash", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def _rebase(op: Op, old: Path, new: Path) -> Op:
@@ -352,12 +441,32 @@ def _check_confined(library: Path, result: Plan) -> None:
         probe = Path(parent)
         while not probe.exists() and probe != probe.parent:
             probe = probe.parent
-        landing = probe.resolve()
-        # Either inside the library, or an ancestor of a library not made yet.
-        if not (landing.is_relative_to(root) or root.is_relative_to(landing)):
+        # An ancestor of a library not made yet, named as such: nothing of the
+        # library exists to link elsewhere. Any folder that exists inside it
+        # must resolve inside it, or a symlinked subfolder would lead out.
+        if probe != root and root.is_relative_to(probe):
+            continue
+        if not probe.resolve().is_relative_to(root):
             raise StageFailed(
                 f"destination {op.dst} is outside the library {root}", permanent=True
             )
+
+
+def recheck_confined(plan_: Plan) -> None:
+    """The plan's confinement checked again against the disk as it is now."""
+    if plan_.library:
+        _check_confined(Path(plan_.library), plan_)
+
+
+def check_folder_confined(plan_: Plan, folder: str) -> None:
+    """A destination folder, once made, must still resolve inside the library:
+    a folder swapped for a symlink after planning would lead out of it."""
+    root = Path(plan_.library or plan_.parent).resolve()
+    if not Path(folder).resolve().is_relative_to(root):
+        raise StageFailed(
+            f"destination folder {folder} resolves outside the library {root}",
+            permanent=True,
+        )
 
 
 # Extract.
@@ -431,10 +540,17 @@ def transfer(
         folder = os.path.dirname(op.dst)
         if folder not in made:
             os.makedirs(folder, exist_ok=True)
+            check_folder_confined(plan_, folder)
             made.add(folder)
         if os.path.lexists(op.dst):
-            # The plan found this place free, so a file here is one that an
-            # earlier attempt of this job finished.
+            # The plan found this place free and the pool reserved it, but a
+            # file here counts as this job's only when it is the source itself
+            # (a hardlink) or the same bytes (a copy an earlier attempt made).
+            if not _already_ours(op):
+                raise StageFailed(
+                    f"destination appeared while filing, left untouched: {op.dst}",
+                    permanent=True,
+                )
             result.already += 1
             continue
         dst = Path(op.dst)
@@ -450,6 +566,16 @@ def transfer(
     return result
 
 
+def _already_ours(op: Op) -> bool:
+    try:
+        source, placed = os.stat(op.src), os.lstat(op.dst)
+    except OSError:
+        return False
+    if (source.st_dev, source.st_ino) == (placed.st_dev, placed.st_ino):
+        return True
+    return _identical(op, Path(op.dst))
+
+
 def _temp_name(dst: Path, job_id: int) -> Path:
     return dst.with_name(f".{dst.name}.{job_id}{TEMP_SUFFIX}")
 
@@ -458,7 +584,8 @@ def _link_or_copy(
     op: Op, temp: Path, dst: Path, mode: str, result: Any, verify_hash: bool
 ) -> None:
     try:
-        os.link(op.src, dst, follow_symlinks=False)
+        # A symlink is never linked as itself: its target would lead elsewhere.
+        os.link(op.src, dst, follow_symlinks=True)
         return
     except OSError as exc:
         if exc.errno != errno.EXDEV:
@@ -559,6 +686,40 @@ def remove_empty_folders(plan_: Plan) -> None:
             continue
 
 
+def remove_partial_moves(plan_: Plan) -> list[str]:
+    """Drops what a failed or interrupted libtorrent move wrote at this plan's
+    own destinations, while the source is still whole; returns their paths.
+
+    Only the plan's seeded destinations are looked at (the plan found them
+    free and the pool reserves them for this job), never the files it skipped
+    as identical. A destination whose source is gone is the only copy: kept.
+    """
+    removed = []
+    for op in plan_.ops:
+        if not op.seeded:
+            continue
+        try:
+            source = os.lstat(op.src)
+            placed = os.lstat(op.dst)
+        except FileNotFoundError:
+            continue
+        if (source.st_dev, source.st_ino) == (placed.st_dev, placed.st_ino):
+            continue
+        if stat.S_ISDIR(placed.st_mode):
+            continue
+        if not stat.S_ISLNK(source.st_mode) and source.st_size < op.size:
+            continue
+        os.unlink(op.dst)
+        removed.append(op.dst)
+    return removed
+
+
+def remove_staging(plan_: Plan, job_id: int) -> None:
+    """Drops this job's staging folder: only copies unpacked from archives
+    that stay where they are, so nothing is lost."""
+    shutil.rmtree(plan_.staging(job_id), ignore_errors=True)
+
+
 def remove_temp_files(plan_: Plan, job_id: int) -> int:
     """Drops what an interrupted transfer of this job left under temporary names."""
     removed = 0
@@ -571,6 +732,13 @@ def remove_temp_files(plan_: Plan, job_id: int) -> int:
 
 
 # Permissions, cleanup, finalise.
+
+
+def planned_paths(plan_: Plan) -> set[str]:
+    """Every path a plan claims, casefolded: what the pool reserves for it."""
+    paths = {plan_.payload, str(meta_path(plan_)), *plan_.skipped}
+    paths.update(op.dst for op in plan_.ops)
+    return {p.casefold() for p in paths}
 
 
 def placed_paths(plan_: Plan, skipped: bool = False) -> list[Path]:
@@ -592,7 +760,8 @@ def permissions(plan_: Plan, policy: Policy) -> int:
 
     changed = 0
     for path in placed_paths(plan_):
-        if os.path.lexists(path):
+        # A symlink libtorrent moved has no mode of its own on Linux.
+        if os.path.lexists(path) and not os.path.islink(path):
             changed += _apply(path, file_mode, uid, gid)
     if dir_mode is not None or uid != -1 or gid != -1:
         for folder in _folders(plan_):
@@ -684,7 +853,10 @@ def meta_path(plan_: Plan) -> Path:
     """`<payload>.revaer.meta` in the payload's folder, outside the payload:
     libtorrent moves a seeded folder file by file, and a file of ours inside it
     would keep the folder behind after a later move."""
-    payload = Path(plan_.payload)
+    return _meta_for(Path(plan_.payload))
+
+
+def _meta_for(payload: Path) -> Path:
     return payload.with_name(payload.name + META_NAME)
 
 
@@ -692,6 +864,13 @@ def write_meta(plan_: Plan, record: TorrentRecord, job_id: int, mode: str) -> Pa
     """`.revaer.meta` beside the payload: what was filed, from which torrent."""
     path = meta_path(plan_)
     path.parent.mkdir(parents=True, exist_ok=True)
+    owner = _meta_owner(path)
+    if owner is not None and owner != record.info_hash:
+        raise StageFailed(
+            f"{path} belongs to another torrent ({owner or 'unreadable'}); "
+            "left untouched",
+            permanent=True,
+        )
     body = {
         "info_hash": record.info_hash,
         "name": record.name,
@@ -707,6 +886,7 @@ def write_meta(plan_: Plan, record: TorrentRecord, job_id: int, mode: str) -> Pa
         json.dump(body, handle, indent=2)
         handle.flush()
         os.fsync(handle.fileno())
-    # Our own file: replacing the one an interrupted run wrote is intended.
+    # This torrent's own file (checked above): replacing the one an
+    # interrupted run wrote is intended.
     os.replace(temp, path)
     return path

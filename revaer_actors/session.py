@@ -7,6 +7,7 @@ events go to the subscriber (the orchestrator) by `tell`.
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -559,7 +560,7 @@ class SessionActor(pykka.ThreadingActor):
         self._emit(StorageMoved(info_hash, alert.storage_path()))
 
     def _on_storage_move_failed(self, alert: Any) -> None:
-        self._emit(StorageMoveFailed(self._alert_hash(alert), alert.message()))
+        self._emit(StorageMoveFailed(self._alert_hash(alert), _named_error(alert)))
 
     def _on_tracker_error(self, alert: Any) -> None:
         self._emit(
@@ -661,3 +662,13 @@ _HANDLERS: dict[type, Callable[[SessionActor, Any], None]] = {
     lt.tracker_error_alert: SessionActor._on_tracker_error,
     lt.alerts_dropped_alert: SessionActor._on_alert_dropped,
 }
+
+
+def _named_error(alert: Any) -> str:
+    """The alert's message, led by its errno's name (ENOSPC, EACCES, EXDEV)
+    when the error is the system's, so that an operator reads it plainly."""
+    code = alert.error
+    name = errno.errorcode.get(code.value())
+    if name is None or code.category().name() not in ("system", "generic"):
+        return str(alert.message())
+    return f"{name}: {alert.message()}"

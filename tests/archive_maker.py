@@ -49,6 +49,16 @@ def make_tar_with_link(path: Path, name: str, target: str) -> Path:
     return path
 
 
+def make_libarchive(
+    path: Path, files: dict[str, bytes], format_name: str, filter_name: str | None
+) -> Path:
+    """Any format and filter libarchive writes, such as ("ustar", "zstd")."""
+    with libarchive.file_writer(str(path), format_name, filter_name) as archive:
+        for name, data in files.items():
+            archive.add_file_from_memory(name, len(data), data)
+    return path
+
+
 def make_7z(path: Path, files: dict[str, bytes]) -> Path:
     with libarchive.file_writer(str(path), "7zip") as archive:
         for name, data in files.items():

@@ -401,3 +401,82 @@ def test_move_with_skip_identical_seeds_from_the_identical_files_already_there(
     assert job["status"] == "moved", job
     assert torrent["save_path"] == str(library.parent)
     assert _same_bytes(library, seeder.payload)
+
+
+def test_a_damaged_archive_fails_the_job_instead_of_leaving_it_moving(
+    tmp_path: Path, database_url: str, daemon_factory: list[Daemon]
+) -> None:
+    made = tmp_path / "made"
+    made.mkdir()
+    archive = archive_maker.make_7z(
+        made / "ep.7z", {"Show.E03.mkv": os.urandom(150_000)}
+    )
+    broken = bytearray(archive.read_bytes())
+    broken[len(broken) // 2] ^= 0xFF
+    payload = tmp_path / "seed" / "Damaged"
+    payload.mkdir(parents=True)
+    (payload / "ep.7z").write_bytes(bytes(broken))
+    (payload / "cover.jpg").write_bytes(b"jpg")
+    seeder = Seeder(payload)
+    daemon = _start(
+        tmp_path,
+        database_url,
+        daemon_factory,
+        '[fsops]\ntransfer = "copy"\nextract = true\n',
+    )
+    try:
+        info_hash = daemon.cli("add", seeder.magnet).stdout.strip()
+        job = daemon.wait_for(lambda: _settled(daemon), "the job to fail")
+        daemon.stop()
+        daemon.start()
+        after = daemon.wait_for(lambda: _settled(daemon), "the job after a restart")
+        torrent = daemon.cli_json("status", info_hash)
+    finally:
+        seeder.close()
+
+    library = daemon.data_dir / "library"
+    assert job["status"] == "failed", job
+    assert job["stage"] == "extract"
+    assert "ep.7z cannot be read" in job["last_error"]
+    assert after["status"] == "failed"
+    assert torrent["state"] != "moving"
+    assert not list(library.rglob("*.mkv"))
+    assert not list(library.rglob(".revaer-staging-*"))
+
+
+def test_a_full_library_disk_in_move_mode_leaves_no_partial_copy_and_names_enospc(
+    tmp_path: Path,
+    database_url: str,
+    daemon_factory: list[Daemon],
+    small_disk: Path,
+) -> None:
+    subprocess.run(["mount", "-o", "remount,size=2m", str(small_disk)], check=True)
+    theirs = small_disk / "theirs.txt"
+    theirs.write_bytes(b"somebody else's")
+    payload = make_payload(
+        tmp_path / "seed", "Big", {"a.bin": 1024 * 1024, "b.bin": 2 * 1024 * 1024}
+    )
+    seeder = Seeder(payload)
+    daemon = _start(
+        tmp_path,
+        database_url,
+        daemon_factory,
+        "[fsops]\nretry_limit = 2\nretry_base_seconds = 0.2\n",
+        ["--library-dir", str(small_disk)],
+    )
+    try:
+        info_hash = daemon.cli("add", seeder.magnet).stdout.strip()
+        failed = daemon.wait_for(lambda: _settled(daemon), "the move to fail")
+        torrent = daemon.cli_json("status", info_hash)
+    finally:
+        seeder.close()
+
+    source = daemon.data_dir / "downloads" / info_hash / "Big"
+    assert failed["status"] == "failed", failed
+    assert failed["transfer_mode"] == "move"
+    assert failed["last_error"].startswith("ENOSPC: libtorrent:"), failed
+    assert sorted(p.name for p in small_disk.rglob("*")) == ["theirs.txt"]
+    assert theirs.read_bytes() == b"somebody else's"
+    for name in ("a.bin", "b.bin"):
+        assert (source / name).read_bytes() == (payload / name).read_bytes()
+    assert torrent["save_path"] == str(source.parent)

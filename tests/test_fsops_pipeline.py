@@ -59,7 +59,7 @@ def _file(
     **policy: object,
 ) -> Plan:
     """Runs every stage but finalise's database write, as the actor would."""
-    chosen = Policy(transfer="copy", **policy)  # type: ignore[arg-type]
+    chosen = Policy(**{"transfer": "copy", **policy})  # type: ignore[arg-type]
     settings = settings or FsOpsSettings()
     plan = pipeline.plan(PlanInput(record, chosen, settings, tmp_path / "library", 7))
     if chosen.extract:
@@ -92,11 +92,30 @@ def _archive_kinds(folder: Path) -> dict[str, list[Path]]:
         "tar.gz": [archive_maker.make_tar(folder / "a.tar.gz", ENTRIES, "w:gz")],
         "tar.bz2": [archive_maker.make_tar(folder / "a.tar.bz2", ENTRIES, "w:bz2")],
         "tar.xz": [archive_maker.make_tar(folder / "a.tar.xz", ENTRIES, "w:xz")],
+        "tar": [archive_maker.make_tar(folder / "a.tar", ENTRIES, "w")],
+        "tgz": [archive_maker.make_tar(folder / "a.tgz", ENTRIES, "w:gz")],
+        "tar.zst": [
+            archive_maker.make_libarchive(
+                folder / "a.tar.zst", ENTRIES, "ustar", "zstd"
+            )
+        ],
     }
 
 
 @pytest.mark.parametrize(
-    "kind", ["zip", "rar", "rar-3-volumes", "7z", "tar.gz", "tar.bz2", "tar.xz"]
+    "kind",
+    [
+        "zip",
+        "rar",
+        "rar-3-volumes",
+        "7z",
+        "tar.gz",
+        "tar.bz2",
+        "tar.xz",
+        "tar",
+        "tgz",
+        "tar.zst",
+    ],
 )
 def test_each_archive_kind_is_extracted_into_the_library(
     tmp_path: Path, kind: str
@@ -431,3 +450,270 @@ def test_injected_corrupt_copy_is_caught_by_verify_hash_and_leaves_nothing(
     assert unchecked.placed == 1
     assert refused.value.errno == errno.EIO
     assert list(Path(plan.payload).iterdir()) == []
+
+
+def test_a_library_subfolder_linked_to_the_librarys_parent_is_refused(
+    tmp_path: Path,
+) -> None:
+    record = _torrent(tmp_path, {"Movie.mkv": MOVIE, "sub/evil.txt": b"evil"})
+    payload = tmp_path / "library" / "movies" / "Pack"
+    payload.mkdir(parents=True)
+    (payload / "Movie.mkv").write_bytes(MOVIE)
+    (payload / "sub").symlink_to(tmp_path)
+
+    with pytest.raises(StageFailed, match="outside the library"):
+        _file(tmp_path, record, on_conflict="skip_identical")
+
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_a_folder_swapped_for_a_link_after_planning_is_refused_at_transfer(
+    tmp_path: Path,
+) -> None:
+    record = _torrent(tmp_path, {"Movie.mkv": MOVIE, "sub/evil.txt": b"evil"})
+    plan = pipeline.plan(
+        PlanInput(
+            record, Policy(transfer="copy"), FsOpsSettings(), tmp_path / "library", 7
+        )
+    )
+    payload = Path(plan.payload)
+    payload.mkdir(parents=True)
+    (payload / "sub").symlink_to(tmp_path)
+
+    with pytest.raises(StageFailed, match="resolves outside the library"):
+        pipeline.transfer(plan, 7, "copy")
+
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def _no_link_leads_out(library: Path) -> None:
+    for path in library.rglob("*"):
+        assert not path.is_symlink(), f"a symlink was filed: {path}"
+        assert path.resolve().is_relative_to(library.resolve())
+
+
+@pytest.mark.parametrize("mode", ["copy", "hardlink"])
+def test_a_torrent_symlink_is_filed_as_the_file_it_points_at_even_flattened(
+    tmp_path: Path, mode: str
+) -> None:
+    record = _torrent(tmp_path, {"x": b"the target", "a/b/c/real.txt": b"r"})
+    link = Path(record.save_path) / "Pack" / "a" / "b" / "c" / "foo"
+    link.symlink_to("../../../x")
+    hostile = _record(
+        Path(record.save_path), "Pack", {"x": 10, "a/b/c/real.txt": 1, "a/b/c/foo": 0}
+    )
+
+    plan = _file(tmp_path, hostile, transfer=mode, flatten=True)
+
+    payload = Path(plan.payload)
+    assert _tree(payload) == {
+        "x": b"the target",
+        "real.txt": b"r",
+        "foo": b"the target",
+    }
+    _no_link_leads_out(tmp_path / "library")
+
+
+def _lay_out_like_libtorrent(save_path: Path, torrent: Path) -> TorrentRecord:
+    """A suite torrent's files on disk as libtorrent writes them: its symlinks
+    as relative links, the other files as bytes of their size."""
+    import libtorrent as lt
+
+    info = load_metainfo(torrent.read_bytes()).ti
+    storage = info.layout()
+    files = files_of(info)
+    links = []
+    for entry in files:
+        path = save_path / entry.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if storage.file_flags(entry.index) & lt.file_storage.flag_symlink:
+            links.append((path, save_path / storage.symlink(entry.index)))
+        else:
+            path.write_bytes(os.urandom(entry.size))
+    for path, target in links:
+        if path.exists() and not path.is_symlink():
+            path.unlink()
+        if not path.is_symlink() and not path.is_dir():
+            path.symlink_to(os.path.relpath(target, path.parent))
+    return TorrentRecord(
+        info_hash=HASH,
+        name=info.name(),
+        state=TorrentState.SEEDING,
+        save_path=str(save_path),
+        added_at=datetime.now(UTC),
+        files=files,
+    )
+
+
+@pytest.mark.parametrize("mode", ["copy", "hardlink"])
+@pytest.mark.parametrize(
+    "name", ["symlink1", "symlink2", "overlapping_symlinks", "v2_symlinks"]
+)
+def test_suite_symlink_layouts_file_their_bytes_and_no_link(
+    tmp_path: Path, name: str, mode: str
+) -> None:
+    record = _lay_out_like_libtorrent(
+        tmp_path / "downloads" / HASH, SUITE / f"{name}.torrent"
+    )
+    policy = Policy(transfer=mode)  # type: ignore[arg-type]
+    given = PlanInput(record, policy, FsOpsSettings(), tmp_path / "library", 7)
+
+    plan = pipeline.plan(given)
+    result = pipeline.transfer(plan, 7, mode)
+
+    assert result.placed == len(plan.ops)
+    for op in plan.ops:
+        assert Path(op.dst).read_bytes() == Path(op.src).read_bytes()
+    _no_link_leads_out(tmp_path / "library")
+    folder_links = [
+        e.path for e in record.files if (Path(record.save_path) / e.path).is_dir()
+    ]
+    for path in folder_links:
+        assert f"not filed (link to a folder): {path}" in given.notes
+
+
+def _damaged(kind: str, folder: Path) -> dict[str, bytes]:
+    """Archives whose headers list fine and whose data is broken."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {"Movie.mkv": MOVIE}
+    if kind == "truncated-rar":
+        volumes = archive_maker.make_rar(folder, "r", data, volumes=3)
+        last = volumes[-1].read_bytes()
+        volumes[-1].write_bytes(last[: len(last) // 2])
+        return {f"release/{v.name}": v.read_bytes() for v in volumes}
+    made = (
+        archive_maker.make_zip(folder / "a.zip", data)
+        if kind == "zip"
+        else archive_maker.make_7z(folder / "a.7z", data)
+    )
+    broken = bytearray(made.read_bytes())
+    broken[len(broken) // 2] ^= 0xFF
+    return {f"release/{made.name}": bytes(broken)}
+
+
+@pytest.mark.parametrize("kind", ["zip", "7z", "truncated-rar"])
+def test_a_damaged_archive_fails_the_job_for_good_naming_the_damage(
+    tmp_path: Path, kind: str
+) -> None:
+    record = _torrent(tmp_path, _damaged(kind, tmp_path / "made"))
+
+    with pytest.raises(StageFailed) as refused:
+        _file(tmp_path, record, extract=True)
+
+    assert refused.value.permanent
+    assert (
+        "cannot be read" in refused.value.message or "damaged" in refused.value.message
+    )
+    assert "more than it declared" not in refused.value.message
+    assert not (
+        tmp_path / "library" / "movies" / "Pack" / "release" / "Movie.mkv"
+    ).exists()
+
+
+def test_partial_moves_are_removed_only_at_the_plans_own_destinations(
+    tmp_path: Path,
+) -> None:
+    record = _torrent(
+        tmp_path, {"Movie.mkv": MOVIE, "done.srt": b"done", "half.srt": b"half"}
+    )
+    plan = pipeline.plan(
+        PlanInput(
+            record, Policy(transfer="move"), FsOpsSettings(), tmp_path / "library", 7
+        )
+    )
+    payload = Path(plan.payload)
+    source = Path(record.save_path) / "Pack"
+    payload.mkdir(parents=True)
+    # What a cut-short move leaves: a file moved whole (its source gone), a
+    # partial copy under its final name, and a file nobody planned.
+    (payload / "done.srt").write_bytes(b"done")
+    (source / "done.srt").unlink()
+    (payload / "half.srt").write_bytes(b"ha")
+    (payload / "theirs.txt").write_bytes(b"theirs")
+
+    removed = pipeline.remove_partial_moves(plan)
+
+    assert removed == [str(payload / "half.srt")]
+    assert _tree(payload) == {"done.srt": b"done", "theirs.txt": b"theirs"}
+    assert (source / "half.srt").read_bytes() == b"half"
+
+
+def _other(record: TorrentRecord) -> TorrentRecord:
+    import dataclasses
+
+    return dataclasses.replace(record, info_hash="ef" * 20)
+
+
+@pytest.mark.parametrize(
+    ("on_conflict", "second_payload"), [("rename", "Pack (1)"), ("fail", None)]
+)
+def test_a_second_job_planning_at_once_sees_the_first_ones_paths_as_taken(
+    tmp_path: Path, on_conflict: str, second_payload: str | None
+) -> None:
+    from revaer_actors.fsops import Reservations
+
+    record = _torrent(tmp_path, {"Movie.mkv": MOVIE, "readme.txt": b"mine"})
+    policy = Policy(transfer="copy", on_conflict=on_conflict)  # type: ignore[arg-type]
+    reservations = Reservations()
+
+    def planner(job: TorrentRecord, job_id: int) -> Plan:
+        given = PlanInput(job, policy, FsOpsSettings(), tmp_path / "library", job_id)
+
+        def make(reserved: frozenset[str]) -> Plan:
+            given.reserved = reserved
+            return pipeline.plan(given)
+
+        return reservations.plan(job_id, make)
+
+    # Neither has written a byte: only the reservation tells them apart.
+    first = planner(record, 1)
+    if second_payload is None:
+        with pytest.raises(StageFailed, match="destination already exists"):
+            planner(_other(record), 2)
+        reservations.release(1)
+        assert planner(_other(record), 2).payload == first.payload
+        return
+    second = planner(_other(record), 2)
+
+    movies = tmp_path / "library" / "movies"
+    assert first.payload == str(movies / "Pack")
+    assert second.payload == str(movies / second_payload)
+
+
+def test_a_file_that_appears_at_a_planned_place_is_not_counted_as_filed(
+    tmp_path: Path,
+) -> None:
+    record = _torrent(tmp_path, {"Movie.mkv": MOVIE, "readme.txt": b"mine"})
+    plan = pipeline.plan(
+        PlanInput(
+            record, Policy(transfer="copy"), FsOpsSettings(), tmp_path / "library", 7
+        )
+    )
+    payload = Path(plan.payload)
+    payload.mkdir(parents=True)
+    (payload / "readme.txt").write_bytes(b"theirs")
+
+    with pytest.raises(StageFailed, match="appeared while filing"):
+        pipeline.transfer(plan, 7, "copy")
+
+    assert (payload / "readme.txt").read_bytes() == b"theirs"
+
+
+def test_skip_identical_never_replaces_another_torrents_meta(tmp_path: Path) -> None:
+    record = _torrent(tmp_path, {"Movie.mkv": MOVIE, "readme.txt": b"mine"})
+    first = _file(tmp_path, record, on_conflict="skip_identical")
+    meta = pipeline.meta_path(first)
+
+    with pytest.raises(StageFailed, match="filed by another torrent"):
+        _file(tmp_path, _other(record), on_conflict="skip_identical")
+    again = _file(tmp_path, record, on_conflict="skip_identical")
+
+    assert json_of(meta)["info_hash"] == HASH
+    assert again.skipped == tuple(str(p) for p in pipeline.placed_paths(first))
+
+
+def json_of(path: Path) -> dict[str, object]:
+    import json
+
+    data: dict[str, object] = json.loads(path.read_text())
+    return data
