@@ -32,7 +32,7 @@ from revaer_actors.domain import (
     TorrentStatus,
     TrackerFailed,
 )
-from revaer_actors.errors import EngineError
+from revaer_actors.errors import EngineError, InvalidInput
 from revaer_actors.settings import Settings
 from revaer_actors.ticker import Ticker
 
@@ -233,10 +233,25 @@ class SessionActor(pykka.ThreadingActor):
                 log.warning(
                     "resume data rejected info_hash=%s cause=%s", spec.info_hash, exc
                 )
+        # A stored torrent that no longer parses (a limit tightened since, a
+        # damaged row) is a refusal like any other: the caller marks it failed
+        # with this message instead of the daemon failing to boot.
         if spec.metainfo is not None:
-            return sources.load_metainfo(spec.metainfo), note
+            try:
+                return sources.load_metainfo(spec.metainfo), note
+            except InvalidInput as exc:
+                reason = exc.detail.removeprefix("libtorrent refused the torrent: ")
+                raise EngineError(
+                    f"stored metainfo does not load: {reason}",
+                    info_hash=spec.info_hash,
+                ) from exc
         if spec.magnet is not None:
-            return lt.parse_magnet_uri(spec.magnet), note
+            try:
+                return lt.parse_magnet_uri(spec.magnet), note
+            except RuntimeError as exc:
+                raise EngineError(
+                    f"magnet link does not parse: {exc}", info_hash=spec.info_hash
+                ) from exc
         raise EngineError(
             "torrent has neither metainfo nor magnet", info_hash=spec.info_hash
         )

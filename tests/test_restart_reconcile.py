@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from tests.daemon import Daemon
-from tests.seeder import Seeder
+from tests.seeder import Seeder, make_payload, make_torrent
 
 
 def _job(daemon: Daemon) -> Any:
@@ -97,3 +98,50 @@ def test_files_missing_at_boot_are_said_and_rechecked(
     )
     assert torrent["progress"] < 1.0
     assert "torrent files missing at boot" in daemon.log()
+
+
+def test_a_stored_torrent_that_no_longer_parses_fails_in_its_row_not_the_boot(
+    daemon: Daemon, database_url: str, tmp_path: Path
+) -> None:
+    hashes = []
+    for n in range(3):
+        payload = make_payload(tmp_path / "payloads", f"Thing{n}", {"a.bin": 40_000}, n)
+        path = tmp_path / f"thing{n}.torrent"
+        path.write_bytes(make_torrent(payload))
+        hashes.append(daemon.cli("add", str(path), "--paused").stdout.strip())
+    broken, magnet_broken, *fine = hashes
+    daemon.stop()
+
+    # What a damaged row looks like: metainfo that does not decode, and a
+    # magnet that does not parse, with no resume data to fall back on.
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "UPDATE revaer_runtime.torrents SET resume_data = NULL,"
+            " metainfo = 'd4:infoi1e' WHERE info_hash = %s",
+            (broken,),
+        )
+        conn.execute(
+            "UPDATE revaer_runtime.torrents SET resume_data = NULL,"
+            " metainfo = NULL, magnet = 'magnet:?xt=urn:btih:zz' WHERE info_hash = %s",
+            (magnet_broken,),
+        )
+    daemon.start()
+
+    rows = {t["id"]: t for t in daemon.torrents()}
+    assert set(rows) == set(hashes)
+    assert rows[broken]["state"] == "failed"
+    assert rows[broken]["state_message"].startswith(
+        "libtorrent refused the torrent: stored metainfo does not load"
+    )
+    assert rows[magnet_broken]["state"] == "failed"
+    assert "magnet link does not parse" in rows[magnet_broken]["state_message"]
+    assert [rows[h]["state"] for h in fine] == ["paused"]
+    with psycopg.connect(database_url) as conn:
+        stored = conn.execute(
+            "SELECT state, state_message FROM revaer_runtime.torrents"
+            " WHERE info_hash = %s",
+            (broken,),
+        ).fetchone()
+    assert stored is not None
+    assert stored[0] == "failed"
+    assert "stored metainfo does not load" in stored[1]
