@@ -441,10 +441,14 @@ class PersistenceActor(pykka.ThreadingActor):
         self._outbox[key] = write
         self._update_depth()
 
-    def flush(self) -> int:
-        """Writes the outbox and coalesced progress; returns what is still pending."""
+    def flush(self, probe: bool = False) -> int:
+        """Writes the outbox and coalesced progress; returns what is still pending.
+
+        While degraded, a timed flush only tries again once the backoff is
+        over; `probe` (a command) tries at once, with the short timeout.
+        """
         self._flush_told.clear()
-        if self._degraded and time.monotonic() < self._next_probe:
+        if self._degraded and not probe and time.monotonic() < self._next_probe:
             self._update_depth()
             return self._pending()
         if not self._pending():
@@ -590,9 +594,7 @@ class PersistenceActor(pykka.ThreadingActor):
         Flushing the outbox first keeps each torrent's writes in the order the
         events happened, even when a command follows a burst of events.
         """
-        if self.flush():
-            raise DatabaseUnavailable("the database is unreachable; try again later")
-        if self._degraded and time.monotonic() < self._next_probe:
+        if self.flush(probe=True) or self._degraded:
             raise DatabaseUnavailable("the database is unreachable; try again later")
         started = time.monotonic()
         try:
