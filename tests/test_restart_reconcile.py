@@ -72,6 +72,9 @@ def test_unreadable_resume_data_is_replaced_by_a_recheck_not_a_lost_torrent(
         "the torrent to seed again after a recheck",
     )
     assert torrent["progress"] == 1.0
+    # Why it was rechecked stays in the row once it seeds again.
+    assert torrent["state_message"].startswith("resume data unreadable (")
+    assert torrent["state_message"].endswith("; re-added and rechecked")
     assert "resume data rejected" in daemon.log()
     assert daemon.cli_json("jobs") == [_job(daemon)]
 
@@ -84,7 +87,7 @@ def test_files_missing_at_boot_are_said_and_rechecked(
     daemon.stop()
     seeder.close()
     library = daemon.data_dir / "library" / "tv" / "Show.S01"
-    (library / "Show.S01E01.mkv").unlink()
+    # Only the second file: every file is checked, not just the first.
     (library / "extras" / "readme.txt").unlink()
 
     daemon.start()
@@ -145,3 +148,33 @@ def test_a_stored_torrent_that_no_longer_parses_fails_in_its_row_not_the_boot(
     assert stored is not None
     assert stored[0] == "failed"
     assert "stored metainfo does not load" in stored[1]
+
+
+def test_resume_data_of_another_torrent_is_refused_for_a_recheck(
+    daemon: Daemon, database_url: str, tmp_path: Path
+) -> None:
+    hashes = []
+    for n in range(2):
+        payload = make_payload(tmp_path / "payloads", f"Other{n}", {"a.bin": 40_000}, n)
+        path = tmp_path / f"other{n}.torrent"
+        path.write_bytes(make_torrent(payload))
+        hashes.append(daemon.cli("add", str(path), "--paused").stdout.strip())
+    daemon.stop()  # saves every torrent's resume data
+    first, second = hashes
+
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "UPDATE revaer_runtime.torrents SET resume_data ="
+            " (SELECT resume_data FROM revaer_runtime.torrents WHERE info_hash = %s)"
+            " WHERE info_hash = %s",
+            (first, second),
+        )
+    daemon.start()
+
+    rows = {t["id"]: t for t in daemon.torrents()}
+    assert set(rows) == set(hashes)
+    assert rows[second]["name"] == "Other1"
+    assert rows[second]["state_message"].startswith(
+        f"resume data unreadable (it is for another torrent ({first}))"
+    )
+    assert rows[first]["state_message"] is None
