@@ -346,6 +346,10 @@ class PersistenceActor(pykka.ThreadingActor):
     def written(self) -> int:
         return self.rows_written
 
+    def cpu_seconds(self) -> float:
+        """CPU time of the actor's own thread so far (for benchmarks/)."""
+        return time.thread_time()
+
     # Events: ordered, never dropped; progress coalesced.
 
     def record_state(
