@@ -336,10 +336,15 @@ def _database_version(services: Services) -> str:
 async def _database_health(services: Services) -> str:
     try:
         await _database_probe(services)
+        # A server that answers but refuses writes (read-only, no privilege)
+        # is down for durability: the persistence actor knows.
+        degraded = await services.bridge.ask(
+            services.persistence.degraded(), timeout=HEALTH_PROBE_TIMEOUT
+        )
     except Exception as exc:
         log.debug("health probe failed cause=%s", exc)
         return "down"
-    return "ok"
+    return "down" if degraded else "ok"
 
 
 async def _database_probe(services: Services) -> str:

@@ -66,3 +66,9 @@ EVENT_SUBSCRIBERS = Gauge(
     "Clients connected to /v1/events.",
     registry=REGISTRY,
 )
+TRANSITIONS_DROPPED = Counter(
+    "revaer_persistence_transitions_dropped_total",
+    "Intermediate state transitions dropped past the per-torrent outbox cap "
+    "during a long database outage.",
+    registry=REGISTRY,
+)

@@ -312,10 +312,15 @@ class OrchestratorActor(pykka.ThreadingActor):
 
     @staticmethod
     def _payload_missing(record: TorrentRecord) -> bool:
-        """A finished torrent whose files are gone from disk since the last run."""
+        """A finished torrent with any of its files gone from disk since the
+        last run (files the user chose not to download need not exist)."""
         if record.completed_at is None or not record.files:
             return False
-        return not os.path.lexists(Path(record.save_path) / record.files[0].path)
+        return any(
+            not os.path.lexists(Path(record.save_path) / entry.path)
+            for entry, level in zip(record.files, record.file_priorities(), strict=True)
+            if level > 0
+        )
 
     def _recheck_missing(self, record: TorrentRecord) -> None:
         """Says so in the row, then lets a recheck find what is left.

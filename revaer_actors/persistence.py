@@ -5,15 +5,26 @@ before they answer. Engine events arrive by `tell` and wait in an ordered
 outbox; progress is coalesced per torrent (latest wins). Both are flushed in one
 transaction at least once a second. When the database is unreachable the outbox
 keeps every event in order and is written once the database is back.
+
+The outbox is bounded per torrent, however long an outage lasts: one pending
+write per column-setting kind (metadata, resume data, location, completion; a
+newer one replaces an older one, which leaves the row as applying both would),
+one coalesced progress row, and up to MAX_TRANSITIONS_PER_TORRENT state
+transitions, each written to the state history in order. Past that cap the
+oldest intermediate transition is dropped (the first and the latest are always
+kept), with a WARNING naming the torrent and the
+revaer_persistence_transitions_dropped_total counter.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import psycopg
@@ -46,11 +57,30 @@ T = TypeVar("T")
 Write = Callable[[psycopg.Connection[Any]], None]
 
 FLUSH_INTERVAL = 0.5
+# State transitions kept per torrent while the database is away (see above).
+MAX_TRANSITIONS_PER_TORRENT = 100
+# While degraded, the database is probed on this backoff with a short pool
+# timeout, instead of every flush and command waiting out the pool's timeout
+# while engine events pile up in the mailbox.
+PROBE_TIMEOUT = 0.5
+PROBE_BACKOFF_FIRST = 0.25
+PROBE_BACKOFF_MAX = 4.0
 # At shutdown, how long to keep trying to write the last events.
 FINAL_FLUSH_SECONDS = 5.0
 FINAL_FLUSH_PAUSE = 0.25
 
 _DB_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
+# SQLSTATE classes of errors that belong to one row's data (22 data exception,
+# 23 integrity constraint violation): only those writes may be dropped. Any
+# other refusal (read-only database, missing privilege or table) is the
+# database's state, not the row's, and is waited out like an outage.
+_ROW_ERROR_CLASSES = ("22", "23")
+
+Transition = tuple[TorrentState, str | None, datetime]
+
+
+def _row_error(exc: psycopg.Error) -> bool:
+    return (exc.sqlstate or "")[:2] in _ROW_ERROR_CLASSES
 
 
 class PersistenceActor(pykka.ThreadingActor):
@@ -68,8 +98,13 @@ class PersistenceActor(pykka.ThreadingActor):
         self._job_stages: dict[int, tuple[str, float]] = {}
         # Ordered writes, one per torrent and kind (see _enqueue).
         self._outbox: dict[tuple[str, str], Write] = {}
+        # Every state transition per torrent, in order (never coalesced).
+        self._transitions: dict[str, list[Transition]] = {}
+        self._transitions_dropped: dict[str, int] = {}
         self._progress: dict[str, dict[str, Any]] = {}
         self._degraded = False
+        self._next_probe = 0.0
+        self._probe_backoff = PROBE_BACKOFF_FIRST
         # Rows committed by flushes, for benchmarks and metrics.
         self.rows_written = 0
         self._on_recovery: Callable[[], object] | None = None
@@ -288,22 +323,53 @@ class PersistenceActor(pykka.ThreadingActor):
         self._commit(write)
 
     def depth(self) -> int:
-        """Events waiting: ordered writes plus coalesced progress rows."""
-        return len(self._outbox) + len(self._progress)
+        """Events waiting: ordered writes, transitions, coalesced progress rows,
+        and the messages still in the actor's mailbox."""
+        return self._pending() + self._inbox()
+
+    def degraded(self) -> bool:
+        """True while durability is degraded (the last write could not commit)."""
+        return self._degraded
+
+    def _pending(self) -> int:
+        transitions = sum(len(t) for t in self._transitions.values())
+        return len(self._outbox) + transitions + len(self._progress)
+
+    def _update_depth(self) -> None:
+        metrics.OUTBOX_DEPTH.set(self._pending() + self._inbox())
+
+    def _inbox(self) -> int:
+        """Messages told but not handled yet (engine events waiting their turn)."""
+        inbox = self.actor_inbox
+        return inbox.qsize() if isinstance(inbox, queue.Queue) else 0
 
     def written(self) -> int:
         return self.rows_written
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the actor's own thread so far (for benchmarks/)."""
+        return time.thread_time()
 
     # Events: ordered, never dropped; progress coalesced.
 
     def record_state(
         self, info_hash: str, state: TorrentState, message: str | None
     ) -> None:
-        self._enqueue(
-            info_hash,
-            "state",
-            lambda conn: repository.update_state(conn, info_hash, state, message),
-        )
+        history = self._transitions.setdefault(info_hash, [])
+        history.append((state, message, datetime.now(UTC)))
+        if len(history) > MAX_TRANSITIONS_PER_TORRENT:
+            # The first and the latest say where it started and where it is.
+            del history[1]
+            dropped = self._transitions_dropped.get(info_hash, 0) + 1
+            self._transitions_dropped[info_hash] = dropped
+            metrics.TRANSITIONS_DROPPED.inc()
+            if dropped == 1:
+                log.warning(
+                    "state transitions dropped from the outbox info_hash=%s cap=%d",
+                    info_hash,
+                    MAX_TRANSITIONS_PER_TORRENT,
+                )
+        self._update_depth()
 
     def record_progress(self, status: TorrentStatus) -> None:
         self._progress[status.info_hash] = {
@@ -318,6 +384,7 @@ class PersistenceActor(pykka.ThreadingActor):
             "seeding_seconds": status.seeding_seconds,
             "queue_position": status.queue_position,
         }
+        self._update_depth()
 
     def record_metadata(
         self,
@@ -369,78 +436,161 @@ class PersistenceActor(pykka.ThreadingActor):
 
         Each kind sets its own columns of the torrent's row, so applying only
         the latest of each kind leaves the row exactly as applying them all in
-        order would. That bounds the outbox by construction: at most one write
-        per torrent and kind, however long the database stays away.
+        order would. State transitions do not come through here: each one is
+        kept (see record_state).
         """
         key = (info_hash, kind)
         if keep_first and key in self._outbox:
             return
         self._outbox[key] = write
-        metrics.OUTBOX_DEPTH.set(len(self._outbox) + len(self._progress))
+        self._update_depth()
 
-    def flush(self) -> int:
-        """Writes the outbox and coalesced progress; returns what is still pending."""
+    def flush(self, probe: bool = False) -> int:
+        """Writes the outbox and coalesced progress; returns what is still pending.
+
+        While degraded, a timed flush only tries again once the backoff is
+        over; `probe` (a command) tries at once, with the short timeout.
+        """
         self._flush_told.clear()
-        if not self._outbox and not self._progress:
+        if self._degraded and not probe and time.monotonic() < self._next_probe:
+            self._update_depth()
+            return self._pending()
+        if not self._pending():
+            if self._degraded:
+                self._probe()
             return 0
 
         writes = list(self._outbox.values())
+        transitions = [
+            (info_hash, *t)
+            for info_hash, pending in self._transitions.items()
+            for t in pending
+        ]
         progress = list(self._progress.values())
+        count = len(writes) + len(transitions) + len(progress)
         started = time.monotonic()
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with self._connection() as conn, conn.transaction():
                 for write in writes:
                     write(conn)
+                repository.record_transitions(conn, transitions)
                 if progress:
                     repository.update_progress(conn, progress)
         except _DB_ERRORS as exc:
             self._mark_degraded(exc)
-            pending = len(self._outbox) + len(self._progress)
-            metrics.OUTBOX_DEPTH.set(pending)
-            return pending
+            return self._pending()
         except psycopg.Error as exc:
-            # A write the database refuses (not an outage) must not block every
+            if not _row_error(exc):
+                self._mark_degraded(exc)
+                return self._pending()
+            # A write the database refuses for its data must not block every
             # write behind it: replay them one by one and drop only the bad one.
-            self._replay_one_by_one(writes, progress, exc)
-            return 0
+            return self._replay_one_by_one(exc)
 
         self._outbox.clear()
+        self._transitions.clear()
         self._progress.clear()
-        self.rows_written += len(writes) + len(progress)
+        self._report_dropped_transitions()
+        self.rows_written += count
         self._mark_healthy()
-        metrics.BATCH_SIZE.observe(len(writes) + len(progress))
+        metrics.BATCH_SIZE.observe(count)
         metrics.COMMIT_SECONDS.observe(time.monotonic() - started)
-        metrics.OUTBOX_DEPTH.set(0)
+        self._update_depth()
         log.debug(
-            "persistence batch committed writes=%d progress=%d ms=%.1f",
+            "persistence batch committed writes=%d transitions=%d progress=%d ms=%.1f",
             len(writes),
+            len(transitions),
             len(progress),
             (time.monotonic() - started) * 1000,
         )
         return 0
 
-    def _replay_one_by_one(
-        self,
-        writes: list[Write],
-        progress: list[dict[str, Any]],
-        cause: psycopg.Error,
-    ) -> None:
+    def _replay_one_by_one(self, cause: psycopg.Error) -> int:
+        """Writes each pending event in its own transaction, dropping only the
+        ones the database refuses for their own data.
+
+        Returns what is still pending. A database that refuses every one of
+        several writes is refusing writes, not rows: nothing is dropped and
+        durability counts as degraded until a later flush gets through.
+        """
         log.warning("persistence batch refused; replaying one by one cause=%s", cause)
-        single: list[Write] = [*writes]
-        single += [_progress_write(row) for row in progress]
-        for write in single:
-            try:
-                with self._pool.connection() as conn, conn.transaction():
-                    write(conn)
-            except _DB_ERRORS:
-                raise
-            except psycopg.Error as exc:
-                log.error(
-                    "persistence write dropped: the database refused it cause=%s", exc
+        single: list[tuple[Callable[[], object], Write]] = []
+        for key, write in self._outbox.items():
+            single.append((partial(self._outbox.pop, key), write))
+        for info_hash, pending in self._transitions.items():
+            rows = [(info_hash, *t) for t in pending]
+            single.append(
+                (
+                    partial(self._transitions.pop, info_hash),
+                    partial(repository.record_transitions, transitions=rows),
                 )
-        self._outbox.clear()
-        self._progress.clear()
-        metrics.OUTBOX_DEPTH.set(0)
+            )
+        for info_hash, row in self._progress.items():
+            single.append(
+                (partial(self._progress.pop, info_hash), _progress_write(row))
+            )
+
+        refused: list[tuple[Callable[[], object], psycopg.Error]] = []
+        written = 0
+        for done, write in single:
+            try:
+                with self._connection() as conn, conn.transaction():
+                    write(conn)
+            except _DB_ERRORS as exc:
+                self._mark_degraded(exc)
+                return self._pending()
+            except psycopg.Error as exc:
+                if not _row_error(exc):
+                    self._mark_degraded(exc)
+                    return self._pending()
+                refused.append((done, exc))  # dropped below, unless all are
+                continue
+            done()
+            written += 1
+
+        if written == 0 and len(single) > 1:
+            self._mark_degraded(cause)
+            return self._pending()
+        for done, error in refused:
+            done()
+            log.error(
+                "persistence write dropped: the database refused it cause=%s", error
+            )
+        self.rows_written += written
+        self._report_dropped_transitions()
+        self._mark_healthy()
+        self._update_depth()
+        return self._pending()
+
+    def _report_dropped_transitions(self) -> None:
+        for info_hash, dropped in self._transitions_dropped.items():
+            log.warning(
+                "state transitions lost to the outbox cap info_hash=%s count=%d",
+                info_hash,
+                dropped,
+            )
+        self._transitions_dropped.clear()
+
+    def _probe(self) -> None:
+        """With nothing to write, asks whether the database would take a write,
+        so that an idle daemon notices the end of an outage too."""
+        try:
+            with self._connection() as conn:
+                writable = repository.database_writable(conn)
+        except (*_DB_ERRORS, psycopg.Error) as exc:
+            self._mark_degraded(exc)
+            return
+        if writable:
+            self._mark_healthy()
+        else:
+            self._mark_degraded(RuntimeError("the database is read-only"))
+
+    def _connection(self) -> Any:
+        """A pooled connection; while degraded, asked for with a short timeout
+        so that a probe does not hold the actor for the pool's full timeout."""
+        if self._degraded:
+            return self._pool.connection(timeout=PROBE_TIMEOUT)
+        return self._pool.connection()
 
     def _commit(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
         """Runs a command after everything told before it, in one transaction.
@@ -448,16 +598,25 @@ class PersistenceActor(pykka.ThreadingActor):
         Flushing the outbox first keeps each torrent's writes in the order the
         events happened, even when a command follows a burst of events.
         """
-        if self.flush():
+        if self.flush(probe=True) or self._degraded:
             raise DatabaseUnavailable("the database is unreachable; try again later")
         started = time.monotonic()
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with self._connection() as conn, conn.transaction():
                 result = work(conn)
         except _DB_ERRORS as exc:
             self._mark_degraded(exc)
             raise DatabaseUnavailable(
                 "the database is unreachable; try again later"
+            ) from exc
+        except psycopg.Error as exc:
+            if _row_error(exc):
+                raise
+            # Read-only, no privilege, no table: nothing a retry of this
+            # command alone would fix, and nothing the caller did wrong.
+            self._mark_degraded(exc)
+            raise DatabaseUnavailable(
+                "the database refuses writes; try again later"
             ) from exc
         self._mark_healthy()
         metrics.COMMIT_SECONDS.observe(time.monotonic() - started)
@@ -465,12 +624,17 @@ class PersistenceActor(pykka.ThreadingActor):
 
     def _mark_degraded(self, exc: BaseException) -> None:
         metrics.DATABASE_UP.set(0)
+        self._update_depth()
         if not self._degraded:
             log.warning("durability degraded: database unreachable cause=%s", exc)
             self._events.publish(
                 "health_changed", component="database", status="down", detail=str(exc)
             )
+            self._probe_backoff = PROBE_BACKOFF_FIRST
+        else:
+            self._probe_backoff = min(self._probe_backoff * 2, PROBE_BACKOFF_MAX)
         self._degraded = True
+        self._next_probe = time.monotonic() + self._probe_backoff
 
     def _mark_healthy(self) -> None:
         metrics.DATABASE_UP.set(1)

@@ -32,6 +32,26 @@ UPDATE revaer_runtime.torrents
    SET state = %(state)s, state_message = %(state_message)s
  WHERE info_hash = %(info_hash)s;
 
+-- name: insert_torrent_state_history
+-- Appends one state transition; a torrent removed since has no history to keep.
+INSERT INTO revaer_runtime.torrent_state_history (info_hash, state, message, at)
+SELECT %(info_hash)s::text, %(state)s::revaer_runtime.torrent_state,
+       %(state_message)s::text, %(at)s::timestamptz
+ WHERE EXISTS (
+       SELECT 1 FROM revaer_runtime.torrents WHERE info_hash = %(info_hash)s
+ );
+
+-- name: select_torrent_state_history
+-- A torrent's transitions, oldest first.
+SELECT state, message, at
+  FROM revaer_runtime.torrent_state_history
+ WHERE info_hash = %(info_hash)s
+ ORDER BY at, id;
+
+-- name: select_database_writable
+-- Whether a new transaction here could write (false while read-only).
+SELECT current_setting('transaction_read_only') = 'off' AS writable;
+
 -- name: update_torrent_settings
 -- Stores what a user command changed: pause flag, labels and options.
 UPDATE revaer_runtime.torrents

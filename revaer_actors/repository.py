@@ -87,6 +87,38 @@ def update_state(
     )
 
 
+def record_transitions(
+    conn: psycopg.Connection[Any],
+    transitions: Iterable[tuple[str, TorrentState, str | None, datetime]],
+) -> None:
+    """Appends each transition to the history in the order given, then sets
+    each torrent's row to its last one."""
+    rows = [
+        {"info_hash": h, "state": s.value, "state_message": m, "at": at}
+        for h, s, m, at in transitions
+    ]
+    if not rows:
+        return
+    latest = {row["info_hash"]: row for row in rows}
+    with conn.cursor() as cur:
+        cur.executemany(QUERIES["insert_torrent_state_history"], rows)
+        cur.executemany(QUERIES["update_torrent_state"], list(latest.values()))
+
+
+def select_state_history(
+    conn: psycopg.Connection[Any], info_hash: str
+) -> list[tuple[str, str | None, datetime]]:
+    rows = conn.execute(
+        QUERIES["select_torrent_state_history"], {"info_hash": info_hash}
+    ).fetchall()
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+def database_writable(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute(QUERIES["select_database_writable"]).fetchone()
+    return bool(row and row[0])
+
+
 def update_settings(conn: psycopg.Connection[Any], record: TorrentRecord) -> bool:
     """Returns False when the torrent is no longer in the catalog."""
     row = conn.execute(

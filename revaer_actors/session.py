@@ -33,7 +33,7 @@ from revaer_actors.domain import (
     TorrentStatus,
     TrackerFailed,
 )
-from revaer_actors.errors import EngineError
+from revaer_actors.errors import EngineError, InvalidInput
 from revaer_actors.settings import Settings
 from revaer_actors.ticker import Ticker
 
@@ -46,6 +46,8 @@ ALERT_MASK = (
     | lt.alert_category.tracker
 )
 STATUS_INTERVAL = 0.25
+# The start of the note a torrent keeps when its resume data could not be used.
+RESUME_UNREADABLE = "resume data unreadable"
 # How often changed torrents save resume data: the most a kill -9 can cost a
 # download in progress before the boot recheck finds the rest.
 RESUME_INTERVAL = 30.0
@@ -267,23 +269,49 @@ class SessionActor(pykka.ThreadingActor):
         note = None
         if spec.resume_data is not None:
             try:
-                return lt.read_resume_data(spec.resume_data), None
+                params = lt.read_resume_data(spec.resume_data)
+                found = sources.torrent_id(params.info_hashes)
+                if found != spec.info_hash:
+                    # Another torrent's blob in this row: loading it would
+                    # seed someone else's data under this torrent's id.
+                    raise RuntimeError(f"it is for another torrent ({found})")
+                return params, None
             except RuntimeError as exc:
-                note = f"resume data unreadable ({exc}); re-added and rechecked"
+                note = f"{RESUME_UNREADABLE} ({exc}); re-added and rechecked"
                 log.warning(
                     "resume data rejected info_hash=%s cause=%s", spec.info_hash, exc
                 )
+        # A stored torrent that no longer parses (a limit tightened since, a
+        # damaged row) is a refusal like any other: the caller marks it failed
+        # with this message instead of the daemon failing to boot.
         if spec.metainfo is not None:
-            return sources.load_metainfo(spec.metainfo), note
+            try:
+                return sources.load_metainfo(spec.metainfo), note
+            except InvalidInput as exc:
+                reason = exc.detail.removeprefix("libtorrent refused the torrent: ")
+                raise EngineError(
+                    f"stored metainfo does not load: {reason}",
+                    info_hash=spec.info_hash,
+                ) from exc
         if spec.magnet is not None:
-            return lt.parse_magnet_uri(spec.magnet), note
+            try:
+                return lt.parse_magnet_uri(spec.magnet), note
+            except RuntimeError as exc:
+                raise EngineError(
+                    f"magnet link does not parse: {exc}", info_hash=spec.info_hash
+                ) from exc
         raise EngineError(
             "torrent has neither metainfo nor magnet", info_hash=spec.info_hash
         )
 
     def configure(self, spec: EngineAdd) -> None:
-        """Applies the user's options to a torrent that is already loaded."""
+        """Applies the user's options to a torrent that is already loaded.
+
+        Its resume data is saved at once: a pause or resume is a change of
+        state that a crash before the next timed save must not undo.
+        """
         handle = self._handle(spec.info_hash)
+        handle.save_resume_data(lt.save_resume_flags_t.save_info_dict)
         if spec.paused:
             handle.unset_flags(lt.torrent_flags.auto_managed)
             handle.pause(lt.torrent_handle.graceful_pause)
@@ -568,9 +596,11 @@ class SessionActor(pykka.ThreadingActor):
         )
 
     def _on_file_error(self, alert: Any) -> None:
+        alert.handle.save_resume_data(lt.save_resume_flags_t.save_info_dict)
         self._emit(StorageFailed(self._alert_hash(alert), alert.message()))
 
     def _on_torrent_error(self, alert: Any) -> None:
+        alert.handle.save_resume_data(lt.save_resume_flags_t.save_info_dict)
         self._emit(TorrentErrored(self._alert_hash(alert), alert.message()))
 
     def _on_alert_dropped(self, alert: Any) -> None:

@@ -34,7 +34,7 @@ from revaer_actors.domain import (
     TorrentStatus,
     TrackerFailed,
 )
-from revaer_actors.session import EngineAdd
+from revaer_actors.session import RESUME_UNREADABLE, EngineAdd
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,9 @@ class TorrentActor(pykka.ThreadingActor):
         # seeds or completes, or until it leaves the failed state.
         if status.state is TorrentState.FAILED:
             message = status.error
+        elif (record.state_message or "").startswith(RESUME_UNREADABLE):
+            # Why it was rechecked stays visible, also once it seeds again.
+            message = record.state_message
         elif record.state is TorrentState.FAILED or status.state in (
             TorrentState.SEEDING,
             TorrentState.COMPLETED,

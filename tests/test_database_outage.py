@@ -5,7 +5,10 @@ middle of the outage."""
 
 from __future__ import annotations
 
+import json
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,40 @@ def _health(daemon: Daemon) -> Any:
     return daemon.api("GET", "/health")
 
 
+def _metric(daemon: Daemon, name: str) -> float:
+    with urllib.request.urlopen(daemon.api_url + "/metrics", timeout=30) as response:
+        text = response.read().decode()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def _jobs_once_reachable(daemon: Daemon) -> Any:
+    """The jobs, or None while the daemon still answers 503: until the pool has
+    reconnected (on its own backoff) commands are refused, as a client retrying
+    after Retry-After would see."""
+    result = daemon.cli("jobs", "--json")
+    if result.returncode != 0:
+        assert "503" in result.stderr, result.stderr
+        return None
+    return json.loads(result.stdout)
+
+
+def _post_with_headers(daemon: Daemon, path: str, body: Any) -> tuple[int, Any, Any]:
+    request = urllib.request.Request(
+        daemon.api_url + path,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers=daemon.headers(),
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, json.loads(exc.read())
+
+
 @pytest.mark.parametrize("kill_during_outage", [False, True])
 def test_a_download_that_finishes_during_an_outage_is_filed_once_it_ends(
     tmp_path: Path,
@@ -70,8 +107,8 @@ def test_a_download_that_finishes_during_an_outage_is_filed_once_it_ends(
         degraded = daemon.wait_for(
             lambda: (r := _health(daemon))[0] == 503 and r, "health to degrade"
         )
-        refused = daemon.api(
-            "POST",
+        refused = _post_with_headers(
+            daemon,
             "/v1/torrents",
             {"magnet": "magnet:?xt=urn:btih:" + "9" * 40, "paused": True},
         )
@@ -83,6 +120,18 @@ def test_a_download_that_finishes_during_an_outage_is_filed_once_it_ends(
             ),
             "the download to finish during the outage",
         )
+        # ...and goes on seeding it, with the database still away.
+        seeding = daemon.wait_for(
+            lambda: (
+                daemon.api("GET", f"/v1/torrents/{seeder.info_hash}")[1]["state"]
+                == "seeding"
+            ),
+            "the finished download to seed during the outage",
+        )
+        still_degraded = _health(daemon)[0]
+        # The download's progress and state wait in the outbox.
+        depth_during_outage = _metric(daemon, "revaer_persistence_outbox_depth")
+        database_up_during_outage = _metric(daemon, "revaer_database_up")
         if kill_during_outage:
             daemon.kill9()
         outage_server.start()
@@ -90,7 +139,9 @@ def test_a_download_that_finishes_during_an_outage_is_filed_once_it_ends(
             daemon.start()
 
         jobs = daemon.wait_for(
-            lambda: (j := daemon.cli_json("jobs")) and j[0]["status"] == "moved" and j,
+            lambda: (
+                (j := _jobs_once_reachable(daemon)) and j[0]["status"] == "moved" and j
+            ),
             "the download to be filed once the database is back",
             timeout=90,
         )
@@ -102,7 +153,12 @@ def test_a_download_that_finishes_during_an_outage_is_filed_once_it_ends(
     assert added[0] == 201
     assert degraded[1]["failing"] == ["database"]
     assert refused[0] == 503
-    assert refused[1]["type"] == "https://revaer.dev/problems/database-unavailable"
+    assert int(refused[1]["Retry-After"]) > 0
+    assert refused[2]["type"] == "https://revaer.dev/problems/database-unavailable"
+    assert seeding
+    assert still_degraded == 503
+    assert depth_during_outage > 0
+    assert database_up_during_outage == 0
     assert len(jobs) == 1
     assert set(daemon.catalog()) == {seeder.info_hash}
     restored = daemon.wait_for(
@@ -115,4 +171,8 @@ def test_a_download_that_finishes_during_an_outage_is_filed_once_it_ends(
     assert restored["completed_at"] is not None
     library = daemon.data_dir / "library" / "tv" / "Show.S02" / "e1.mkv"
     assert library.read_bytes() == (payload / "e1.mkv").read_bytes()
-    assert "durability degraded" in daemon.log()
+    log = daemon.log()
+    assert "WARNING" in log.split("durability degraded", 1)[0].rsplit("\n", 1)[-1]
+    if not kill_during_outage:
+        restored = log.split("durability restored", 1)[0].rsplit("\n", 1)[-1]
+        assert "WARNING" in restored

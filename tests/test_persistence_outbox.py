@@ -1,6 +1,8 @@
 """The persistence actor's outbox through a long database outage: it stays
-bounded however many events arrive, and once the database is back every
-torrent's row is exactly what the last event said."""
+bounded however many events arrive, once the database is back every torrent's
+row is exactly what the last event said, and the state history holds every
+transition in order up to the documented cap. A database that refuses every
+write (read-only) is waited out like an outage, never dropped."""
 
 from __future__ import annotations
 
@@ -11,18 +13,18 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from revaer_actors import repository
+from revaer_actors import metrics, repository
 from revaer_actors.database import migrate, open_pool
 from revaer_actors.domain import TorrentRecord, TorrentState, TorrentStatus
-from revaer_actors.persistence import PersistenceActor
+from revaer_actors.persistence import MAX_TRANSITIONS_PER_TORRENT, PersistenceActor
 from tests.test_database_outage import StoppableServer
 
 TORRENTS = 20
 ROUNDS = 300
 STATES = [TorrentState.DOWNLOADING, TorrentState.PAUSED, TorrentState.SEEDING]
-# Ordered kinds (state, metadata, resume data, location, completion) plus the
-# coalesced progress row.
-KINDS_PER_TORRENT = 6
+# Column-setting kinds (resume data, location, completion here), the coalesced
+# progress row, and the capped state transitions.
+BOUND_PER_TORRENT = 3 + 1 + MAX_TRANSITIONS_PER_TORRENT
 
 
 @pytest.fixture
@@ -71,6 +73,7 @@ def test_outbox_stays_bounded_and_the_last_word_wins_after_an_outage(
     hashes = _seed(outage_server.url)
     pool = open_pool(outage_server.url)
     actor = PersistenceActor.start(pool).proxy()
+    dropped_before = metrics.TRANSITIONS_DROPPED._value.get()
     first_completion = datetime(2026, 1, 1, tzinfo=UTC)
     try:
         outage_server.stop()
@@ -94,7 +97,9 @@ def test_outbox_stays_bounded_and_the_last_word_wins_after_an_outage(
         actor.actor_ref.stop(timeout=60)
         pool.close()
 
-    assert depth_during_outage <= TORRENTS * KINDS_PER_TORRENT
+    # Plus at most the one timed flush waiting in the mailbox.
+    assert depth_during_outage <= TORRENTS * BOUND_PER_TORRENT + 1
+    assert depth_during_outage > TORRENTS * MAX_TRANSITIONS_PER_TORRENT
     assert pending > 0
     assert depth_after == 0
     with psycopg.connect(outage_server.url) as conn:
@@ -112,3 +117,69 @@ def test_outbox_stays_bounded_and_the_last_word_wins_after_an_outage(
             f"/library/{ROUNDS}",
             first_completion,
         )
+    # Past the cap the oldest intermediate transitions go; the first and the
+    # latest ones are kept, in order.
+    kept = [1, *range(ROUNDS - MAX_TRANSITIONS_PER_TORRENT + 2, ROUNDS + 1)]
+    with psycopg.connect(outage_server.url) as conn:
+        for info_hash in hashes:
+            history = repository.select_state_history(conn, info_hash)
+            assert [(state, message) for state, message, _ in history] == [
+                (STATES[tick % 3].value, f"round {tick}") for tick in kept
+            ]
+    dropped = metrics.TRANSITIONS_DROPPED._value.get() - dropped_before
+    assert dropped == TORRENTS * (ROUNDS - MAX_TRANSITIONS_PER_TORRENT)
+
+
+def _read_only(url: str, on: bool) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET default_transaction_read_only = off")
+        if on:
+            conn.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+        else:
+            conn.execute("ALTER SYSTEM RESET default_transaction_read_only")
+        conn.execute("SELECT pg_reload_conf()")
+    time.sleep(0.5)  # every backend rereads the file on its next command
+
+
+def test_a_database_that_refuses_every_write_keeps_the_outbox_until_it_accepts(
+    outage_server: StoppableServer,
+) -> None:
+    migrate(outage_server.url)
+    hashes = _seed(outage_server.url)
+    pool = open_pool(outage_server.url)
+    actor = PersistenceActor.start(pool).proxy()
+    try:
+        _read_only(outage_server.url, True)
+        for tick in (1, 2):
+            for info_hash in hashes:
+                actor.record_state(info_hash, STATES[tick], f"round {tick}")
+                actor.record_progress(_status(info_hash, tick))
+        pending = actor.flush().get(timeout=60)
+        degraded = actor.degraded().get(timeout=60)
+        depth = actor.depth().get(timeout=60)
+
+        _read_only(outage_server.url, False)
+        deadline = time.monotonic() + 60
+        while actor.flush().get(timeout=60) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        recovered = not actor.degraded().get(timeout=60)
+    finally:
+        _read_only(outage_server.url, False)
+        actor.actor_ref.stop(timeout=60)
+        pool.close()
+
+    assert pending == TORRENTS * 3
+    assert degraded
+    assert TORRENTS * 3 <= depth <= TORRENTS * 3 + 1  # + a timed flush told
+    assert recovered
+    with psycopg.connect(outage_server.url) as conn:
+        rows = conn.execute(
+            "SELECT state, state_message, progress FROM revaer_runtime.torrents"
+        ).fetchall()
+        for info_hash in hashes:
+            history = repository.select_state_history(conn, info_hash)
+            assert [(s, m) for s, m, _ in history] == [
+                (STATES[1].value, "round 1"),
+                (STATES[2].value, "round 2"),
+            ]
+    assert rows == [(STATES[2].value, "round 2", 2 / ROUNDS)] * TORRENTS

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from tests.daemon import Daemon
-from tests.seeder import Seeder
+from tests.seeder import Seeder, make_payload, make_torrent
 
 
 def _job(daemon: Daemon) -> Any:
@@ -71,6 +72,9 @@ def test_unreadable_resume_data_is_replaced_by_a_recheck_not_a_lost_torrent(
         "the torrent to seed again after a recheck",
     )
     assert torrent["progress"] == 1.0
+    # Why it was rechecked stays in the row once it seeds again.
+    assert torrent["state_message"].startswith("resume data unreadable (")
+    assert torrent["state_message"].endswith("; re-added and rechecked")
     assert "resume data rejected" in daemon.log()
     assert daemon.cli_json("jobs") == [_job(daemon)]
 
@@ -83,7 +87,7 @@ def test_files_missing_at_boot_are_said_and_rechecked(
     daemon.stop()
     seeder.close()
     library = daemon.data_dir / "library" / "tv" / "Show.S01"
-    (library / "Show.S01E01.mkv").unlink()
+    # Only the second file: every file is checked, not just the first.
     (library / "extras" / "readme.txt").unlink()
 
     daemon.start()
@@ -97,3 +101,80 @@ def test_files_missing_at_boot_are_said_and_rechecked(
     )
     assert torrent["progress"] < 1.0
     assert "torrent files missing at boot" in daemon.log()
+
+
+def test_a_stored_torrent_that_no_longer_parses_fails_in_its_row_not_the_boot(
+    daemon: Daemon, database_url: str, tmp_path: Path
+) -> None:
+    hashes = []
+    for n in range(3):
+        payload = make_payload(tmp_path / "payloads", f"Thing{n}", {"a.bin": 40_000}, n)
+        path = tmp_path / f"thing{n}.torrent"
+        path.write_bytes(make_torrent(payload))
+        hashes.append(daemon.cli("add", str(path), "--paused").stdout.strip())
+    broken, magnet_broken, *fine = hashes
+    daemon.stop()
+
+    # What a damaged row looks like: metainfo that does not decode, and a
+    # magnet that does not parse, with no resume data to fall back on.
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "UPDATE revaer_runtime.torrents SET resume_data = NULL,"
+            " metainfo = 'd4:infoi1e' WHERE info_hash = %s",
+            (broken,),
+        )
+        conn.execute(
+            "UPDATE revaer_runtime.torrents SET resume_data = NULL,"
+            " metainfo = NULL, magnet = 'magnet:?xt=urn:btih:zz' WHERE info_hash = %s",
+            (magnet_broken,),
+        )
+    daemon.start()
+
+    rows = {t["id"]: t for t in daemon.torrents()}
+    assert set(rows) == set(hashes)
+    assert rows[broken]["state"] == "failed"
+    assert rows[broken]["state_message"].startswith(
+        "libtorrent refused the torrent: stored metainfo does not load"
+    )
+    assert rows[magnet_broken]["state"] == "failed"
+    assert "magnet link does not parse" in rows[magnet_broken]["state_message"]
+    assert [rows[h]["state"] for h in fine] == ["paused"]
+    with psycopg.connect(database_url) as conn:
+        stored = conn.execute(
+            "SELECT state, state_message FROM revaer_runtime.torrents"
+            " WHERE info_hash = %s",
+            (broken,),
+        ).fetchone()
+    assert stored is not None
+    assert stored[0] == "failed"
+    assert "stored metainfo does not load" in stored[1]
+
+
+def test_resume_data_of_another_torrent_is_refused_for_a_recheck(
+    daemon: Daemon, database_url: str, tmp_path: Path
+) -> None:
+    hashes = []
+    for n in range(2):
+        payload = make_payload(tmp_path / "payloads", f"Other{n}", {"a.bin": 40_000}, n)
+        path = tmp_path / f"other{n}.torrent"
+        path.write_bytes(make_torrent(payload))
+        hashes.append(daemon.cli("add", str(path), "--paused").stdout.strip())
+    daemon.stop()  # saves every torrent's resume data
+    first, second = hashes
+
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "UPDATE revaer_runtime.torrents SET resume_data ="
+            " (SELECT resume_data FROM revaer_runtime.torrents WHERE info_hash = %s)"
+            " WHERE info_hash = %s",
+            (first, second),
+        )
+    daemon.start()
+
+    rows = {t["id"]: t for t in daemon.torrents()}
+    assert set(rows) == set(hashes)
+    assert rows[second]["name"] == "Other1"
+    assert rows[second]["state_message"].startswith(
+        f"resume data unreadable (it is for another torrent ({first}))"
+    )
+    assert rows[first]["state_message"] is None

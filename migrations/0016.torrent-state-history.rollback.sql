@@ -1,0 +1,1 @@
+DROP TABLE revaer_runtime.torrent_state_history;
