@@ -141,6 +141,17 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             "Request body too large",
             f"the body is larger than {MAX_BODY_BYTES} bytes",
         )
+    except web.HTTPNotFound as exc:
+        return problem(404, "not-found", "Not found", _not_found_detail(request, exc))
+    except web.HTTPMethodNotAllowed as exc:
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        return problem(
+            405,
+            "method-not-allowed",
+            "Method not allowed",
+            f"{request.method} is not allowed on {request.path}; use {allowed}",
+            headers={"Allow": ",".join(sorted(exc.allowed_methods))},
+        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -150,6 +161,27 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             exc.reason,
             exc.text or exc.reason,
         )
+    except Exception:
+        # A bug, not a bad request: say so in the same shape as every other
+        # failure, and keep the traceback in the log.
+        log.exception(
+            "request failed unexpectedly method=%s path=%s",
+            request.method,
+            request.path,
+        )
+        return problem(
+            500,
+            "internal-error",
+            "Internal server error",
+            "the daemon failed to answer this request; its log has the details",
+        )
+
+
+def _not_found_detail(request: web.Request, exc: web.HTTPNotFound) -> str:
+    """A handler's own text names what is missing; the router's does not."""
+    if exc.text and exc.text != "404: Not Found":
+        return exc.text
+    return f"no route {request.path}; see /v1/openapi.json for the routes"
 
 
 @web.middleware
@@ -172,11 +204,28 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
 
 @web.middleware
 async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
+    status: int | None = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        # Redirects and anything else aiohttp raises rather than returns.
+        status = exc.status
+        raise
+    except asyncio.CancelledError:
+        # The client went away (or the daemon is stopping): no answer to count.
+        status = None
+        raise
+    finally:
+        if status is not None:
+            _count(request, status)
+
+
+def _count(request: web.Request, status: int) -> None:
     route = request.match_info.route.resource
     name = route.canonical if route is not None else "unmatched"
-    metrics.HTTP_REQUESTS.labels(name, str(response.status)).inc()
-    return response
+    metrics.HTTP_REQUESTS.labels(name, str(status)).inc()
 
 
 async def metrics_page(request: web.Request) -> web.Response:
