@@ -261,7 +261,9 @@ def create_app(services: Services) -> web.Application:
     )
     app[SERVICES] = services
     app.on_startup.append(_attach_events)
+    app.on_startup.append(_start_health_watch)
     app.on_shutdown.append(_close_event_streams)
+    app.on_cleanup.append(_stop_health_watch)
     app.add_routes(
         [
             web.get("/health", health),
@@ -290,6 +292,51 @@ def create_app(services: Services) -> web.Application:
 
 async def _attach_events(app: web.Application) -> None:
     app[SERVICES].events.attach(asyncio.get_running_loop())
+
+
+# How often the engine and FsOps are checked for a change worth an event; the
+# database reports its own changes as its commits fail and succeed.
+HEALTH_WATCH_SECONDS = 1.0
+HEALTH_WATCH = web.AppKey("health_watch", asyncio.Task[None])
+
+
+async def _start_health_watch(app: web.Application) -> None:
+    app[HEALTH_WATCH] = asyncio.create_task(
+        _watch_health(app[SERVICES], HEALTH_WATCH_SECONDS)
+    )
+
+
+async def _stop_health_watch(app: web.Application) -> None:
+    app[HEALTH_WATCH].cancel()
+
+
+def _actor_states(services: Services) -> dict[str, str]:
+    """Whether the engine's and FsOps' actors live (cheap: no message sent)."""
+    states: dict[str, str] = {}
+    if services.session is not None:
+        states["engine"] = "ok" if services.session.actor_ref.is_alive() else "down"
+    if services.fsops is not None:
+        states["fsops"] = "ok" if services.fsops.actor_ref.is_alive() else "down"
+    return states
+
+
+async def _watch_health(services: Services, interval: float) -> None:
+    """Publishes health_changed when the engine or FsOps goes down or back up."""
+    last = _actor_states(services)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            now = _actor_states(services)
+        except Exception:
+            log.exception("health watch failed")
+            continue
+        for component, status in now.items():
+            if last.get(component) != status:
+                log.warning("health changed component=%s status=%s", component, status)
+                services.events.publish(
+                    "health_changed", component=component, status=status
+                )
+        last = now
 
 
 async def _close_event_streams(app: web.Application) -> None:
@@ -337,14 +384,13 @@ async def health_full(request: web.Request) -> web.Response:
         services.bridge.ask(services.session.probe(), timeout=HEALTH_PROBE_TIMEOUT)
     )
     database, db_version = await _timed(_database_probe(services))
-    fsops = {
-        "status": "ok"
-        if services.fsops is None or services.fsops.actor_ref.is_alive()
-        else "down"
-    }
+    fsops, busy_workers = await _timed(_fsops_probe(services))
+    if busy_workers:
+        fsops["busy_workers"] = busy_workers
     _, outbox_depth = await _timed(
         services.bridge.ask(services.persistence.depth(), timeout=HEALTH_PROBE_TIMEOUT)
     )
+    jobs = await _job_queue_depths(services, database["status"] == "ok")
     components = {"engine": engine, "database": database, "fsops": fsops}
     failing = [name for name, c in components.items() if c["status"] != "ok"]
     body = {
@@ -361,9 +407,52 @@ async def health_full(request: web.Request) -> web.Response:
         "queues": {
             "persistence_outbox": outbox_depth,
             "event_subscribers": services.events.subscriber_count(),
+            **jobs,
         },
     }
     return web.json_response(body, status=503 if failing else 200)
+
+
+async def _fsops_probe(services: Services) -> int:
+    """Asks every FsOps worker; returns how many were too busy to answer.
+
+    A worker in the middle of copying a large payload answers only once the
+    copy is done, so a late answer means busy, not down; a dead worker fails
+    the probe.
+    """
+    if services.fsops is None:
+        return 0
+    answers = await asyncio.gather(
+        *(
+            services.bridge.ask(future, timeout=HEALTH_PROBE_TIMEOUT)
+            for future in services.fsops.probe()
+        ),
+        return_exceptions=True,
+    )
+    for answer in answers:
+        if isinstance(answer, BaseException) and not isinstance(answer, pykka.Timeout):
+            raise answer
+    return sum(isinstance(answer, pykka.Timeout) for answer in answers)
+
+
+async def _job_queue_depths(
+    services: Services, database_up: bool
+) -> dict[str, int | None]:
+    """FsOps jobs waiting and running; None while the database is down."""
+    unknown: dict[str, int | None] = {"fsops_pending": None, "fsops_moving": None}
+    if not database_up:
+        # Its probe already waited out the deadline; do not wait twice.
+        return unknown
+    try:
+        counts = await asyncio.wait_for(
+            _read(services, repository.count_jobs_by_status), HEALTH_DEADLINE
+        )
+    except (DatabaseUnavailable, TimeoutError):
+        return unknown
+    return {
+        "fsops_pending": counts.get(JobStatus.PENDING.value, 0),
+        "fsops_moving": counts.get(JobStatus.MOVING.value, 0),
+    }
 
 
 async def _timed(work: Awaitable[Any]) -> tuple[dict[str, Any], Any]:

@@ -285,6 +285,11 @@ def test_health_full_names_components_versions_and_queues(
     assert body["versions"]["postgresql"][0].isdigit()
     assert body["uptime_seconds"] > 0
     assert body["queues"]["persistence_outbox"] >= 0
+    # FsOps answered a probe, timed like the others, and its queues are counted.
+    assert body["components"]["fsops"]["latency_ms"] >= 0
+    assert "busy_workers" not in body["components"]["fsops"]
+    assert body["queues"]["fsops_pending"] == 0
+    assert body["queues"]["fsops_moving"] == 0
 
 
 def test_unknown_job_is_404_and_bad_filters_are_400(module_daemon: Daemon) -> None:
