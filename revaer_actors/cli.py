@@ -309,6 +309,12 @@ def _latest_job(api: Api, torrent_id: str) -> dict[str, Any] | None:
     "--sort", type=click.Choice(["added_at", "name", "progress"]), default="added_at"
 )
 @click.option("--desc", is_flag=True, help="Sort in descending order.")
+@click.option(
+    "--page-size",
+    type=click.IntRange(1, PAGE_SIZE),
+    default=PAGE_SIZE,
+    help="Torrents asked for per request; every page is followed anyway.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list.")
 @click.pass_obj
 def list_torrents(
@@ -319,13 +325,14 @@ def list_torrents(
     name: str | None,
     sort: str,
     desc: bool,
+    page_size: int,
     as_json: bool,
 ) -> None:
     """List torrents (every page of them)."""
     given = {"state": state, "category": category, "tag": tag, "name": name}
     query = {k: v for k, v in given.items() if v is not None}
     query.update(sort=sort, order="desc" if desc else "asc")
-    items = _all_torrents(api, query)
+    items = _all_torrents(api, query, page_size)
     if as_json:
         click.echo(json.dumps(items, indent=2))
         return
@@ -343,9 +350,11 @@ def list_torrents(
     console.print(table)
 
 
-def _all_torrents(api: Api, query: dict[str, str]) -> list[dict[str, Any]]:
+def _all_torrents(
+    api: Api, query: dict[str, str], page_size: int = PAGE_SIZE
+) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
-    params = {**query, "limit": str(PAGE_SIZE)}
+    params = {**query, "limit": str(page_size)}
     while True:
         page = _request(api, "GET", "/v1/torrents?" + urllib.parse.urlencode(params))
         items.extend(page["items"])

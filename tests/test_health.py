@@ -45,6 +45,8 @@ def test_health_is_503_naming_the_database_while_it_refuses_connections(
                 "POST", "/v1/torrents", {"magnet": "magnet:?xt=urn:btih:" + "2" * 40}
             )
             events.wait_for(lambda: events.events, "health_changed to down")
+            # Jobs are read from the database: a 503, which the CLI exits 3 on.
+            jobs = daemon.cli("jobs")
         finally:
             _set_connections(postgres_server_url, database_url, allowed=True)
 
@@ -56,6 +58,7 @@ def test_health_is_503_naming_the_database_while_it_refuses_connections(
         assert full[1]["components"]["engine"]["status"] == "ok"
         assert full[1]["queues"]["fsops_pending"] is None
         assert add[0] == 503
+        assert jobs.returncode == 3 and "503" in jobs.stderr, jobs.stderr
         assert add[1]["type"] == "https://revaer.dev/problems/database-unavailable"
         daemon.wait_for(lambda: daemon.api("GET", "/health")[0] == 200, "recovery")
         assert daemon.api("GET", "/v1/torrents")[1]["items"] == []
