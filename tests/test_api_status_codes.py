@@ -11,6 +11,7 @@ import urllib.request
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from revaer_actors.api import Services, create_app
 from tests.daemon import Daemon
@@ -167,3 +168,32 @@ def test_ls_json_follows_every_page(module_daemon: Daemon) -> None:
     assert [t["id"] for t in listed] == added
     too_big = module_daemon.cli("ls", "--page-size", "501")
     assert too_big.returncode == 2
+
+
+def test_every_problem_status_these_tests_met_is_documented(
+    module_daemon: Daemon,
+) -> None:
+    """Runs last in this module: the daemon counted every answer it gave."""
+    document = module_daemon.api("GET", "/v1/openapi.json")[1]
+    with urllib.request.urlopen(module_daemon.api_url + "/metrics", timeout=30) as r:
+        text = r.read().decode()
+    met = set()
+    for family in text_string_to_metric_families(text):
+        if family.name != "revaer_http_requests":
+            continue
+        for sample in family.samples:
+            route, status = sample.labels["route"], sample.labels["status"]
+            if sample.name.endswith("_total") and int(status) >= 400:
+                met.add((route, status))
+
+    undocumented = {
+        (route, status)
+        for route, status in met
+        if route.startswith("/v1/")
+        and not any(
+            status in operation["responses"]
+            for operation in document["paths"][route].values()
+        )
+    }
+    assert {s for r, s in met if r.startswith("/v1/")} >= {"400", "401", "404", "409"}
+    assert undocumented == set()

@@ -267,6 +267,9 @@ def test_openapi_document_matches_the_routes(module_daemon: Daemon) -> None:
 
     assert status == 200 and document["openapi"].startswith("3.")
     assert served == documented
+    paths = document["paths"]
+    assert "409" in paths["/v1/keys/{id}"]["delete"]["responses"]
+    assert "422" in paths["/v1/torrents"]["post"]["responses"]
     torrent_schema = document["components"]["schemas"]["Torrent"]
     assert set(torrent_schema["properties"]) == set(listed)
 
