@@ -621,12 +621,8 @@ async def list_jobs(request: web.Request) -> web.Response:
         raise InvalidInput("torrent_id must be a torrent id", field="torrent_id")
 
     def read(conn: Any) -> list[dict[str, Any]]:
-        return [
-            job.as_json()
-            for job in repository.select_jobs(conn)
-            if (status is None or job.status == status)
-            and (torrent_id is None or job.torrent_id == torrent_id)
-        ]
+        jobs = repository.select_jobs_where(conn, status, torrent_id)
+        return [job.as_json() for job in jobs]
 
     items = await _read(services, read)
     return web.json_response({"items": items, "next": None})
