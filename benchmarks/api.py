@@ -6,9 +6,11 @@
 For each catalog size: P50 and P95 of listing one page of 50 torrents and of
 listing every torrent (following pages of 500), over HTTP with the API key,
 and of the same rows read by plain psycopg in the same run; the ratio is
-API time / SELECT time. Then SUBSCRIBERS clients follow /v1/events and the
-delay from each event's publication to its arrival at every client is
-measured (P50, P95).
+API time / SELECT time. Then SUBSCRIBERS clients follow /v1/events; for each
+event, the delay from its publication to its arrival at the slowest client is
+taken, and P50 and P95 of those are printed beside the same harness run
+against a bare aiohttp SSE server in this process fanning out the same number
+of events to as many clients (ratio: revaer P95 / bare P95).
 
 Without --database-url an embedded server starts in a temporary folder.
 """
@@ -16,7 +18,10 @@ Without --database-url an embedded server starts in a temporary folder.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
+import itertools
+import json
 import os
 import statistics
 import sys
@@ -28,13 +33,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
+from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from embedded_server import embedded  # noqa: E402
 
 from revaer_actors.sse import parse_stream  # noqa: E402
-from tests.daemon import Daemon  # noqa: E402
+from tests.daemon import Daemon, free_port  # noqa: E402
 
 PAGE_SQL = """
 SELECT info_hash, name, state, category, tags, paused, save_path, library_path,
@@ -99,25 +105,29 @@ def listing(daemon: Daemon, url: str, size: int, runs: int) -> None:
             )
 
 
-def event_delay(daemon: Daemon, subscribers: int, events: int) -> None:
-    arrivals: list[float] = []
+def fan_out_delays(
+    port: int,
+    headers: dict[str, str],
+    subscribers: int,
+    events: int,
+    publish: Callable[[], object],
+) -> list[float]:
+    """SUBSCRIBERS clients follow /v1/events on PORT while EVENTS are published;
+    for each event, the longest delay (ms) from its `at` to any client."""
+    delays: dict[str, list[float]] = {}
     lock = threading.Lock()
     ready = threading.Barrier(subscribers + 1)
 
     def follow() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=60)
-        conn.request(
-            "GET",
-            "/v1/events?kind=torrent_added",
-            headers={"Authorization": f"Bearer {daemon.api_key}"},
-        )
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("GET", "/v1/events?kind=torrent_added", headers=headers)
         response = conn.getresponse()
         ready.wait()
         stream = parse_stream(iter(response.readline, b""))
         for seen, event in enumerate(stream, start=1):
-            delay = time.time() - event.data["at"]
+            delay = (time.time() - event.data["at"]) * 1000
             with lock:
-                arrivals.append(delay * 1000)
+                delays.setdefault(str(event.id), []).append(delay)
             if seen == events:
                 break
         conn.close()
@@ -128,15 +138,96 @@ def event_delay(daemon: Daemon, subscribers: int, events: int) -> None:
     ready.wait()
     time.sleep(0.5)
     for _ in range(events):
-        fill(daemon, 1)
+        publish()
         time.sleep(0.02)
     for thread in threads:
         thread.join(timeout=120)
+    return [max(per_client) for per_client in delays.values()]
 
-    p50, p95 = percentiles(arrivals)
+
+class ReferenceSse:
+    """A bare aiohttp server that fans events out to SSE clients: the same
+    harness measured against the least an aiohttp SSE stream can cost."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._queues: set[asyncio.Queue[bytes | None]] = set()
+        self._ids = itertools.count(1)
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+        self._started.wait(30)
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_get("/v1/events", self._stream)
+        self._runner = web.AppRunner(app)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        self._loop.run_until_complete(site.start())
+        self._started.set()
+        self._loop.run_forever()
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._queues.add(queue)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        try:
+            await response.prepare(request)
+            while (data := await queue.get()) is not None:
+                await response.write(data)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self._queues.discard(queue)
+        return response
+
+    def publish(self) -> None:
+        """From any thread, like the daemon's hub: stamp, then hand to the loop."""
+        event_id = next(self._ids)
+        payload = {"id": event_id, "kind": "torrent_added", "at": time.time()}
+        data = (
+            f"id: {event_id}\nevent: torrent_added\ndata: {json.dumps(payload)}\n\n"
+        ).encode()
+        self._loop.call_soon_threadsafe(self._deliver, data)
+
+    def _deliver(self, data: bytes | None) -> None:
+        for queue in self._queues:
+            queue.put_nowait(data)
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._deliver, None)  # ends every stream
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+
+
+def event_delay(daemon: Daemon, subscribers: int, events: int) -> None:
+    ours = fan_out_delays(
+        daemon.port,
+        {"Authorization": f"Bearer {daemon.api_key}"},
+        subscribers,
+        events,
+        lambda: fill(daemon, 1),
+    )
+    reference = ReferenceSse()
+    try:
+        bare = fan_out_delays(
+            reference.port, {}, subscribers, events, reference.publish
+        )
+    finally:
+        reference.close()
+
+    ours_p50, ours_p95 = percentiles(ours)
+    bare_p50, bare_p95 = percentiles(bare)
     print(
-        f"event to {subscribers} SSE subscribers ({len(arrivals)} arrivals):"
-        f" p50 {p50:.2f} ms  p95 {p95:.2f} ms"
+        f"slowest of {subscribers} SSE subscribers per event"
+        f" ({len(ours)} events):"
+        f" revaer p50 {ours_p50:.2f} ms  p95 {ours_p95:.2f} ms"
+        f" | bare aiohttp p50 {bare_p50:.2f} ms  p95 {bare_p95:.2f} ms"
+        f" | ratio p95 {ours_p95 / bare_p95:.1f}"
     )
 
 

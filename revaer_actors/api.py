@@ -141,6 +141,17 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             "Request body too large",
             f"the body is larger than {MAX_BODY_BYTES} bytes",
         )
+    except web.HTTPNotFound as exc:
+        return problem(404, "not-found", "Not found", _not_found_detail(request, exc))
+    except web.HTTPMethodNotAllowed as exc:
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        return problem(
+            405,
+            "method-not-allowed",
+            "Method not allowed",
+            f"{request.method} is not allowed on {request.path}; use {allowed}",
+            headers={"Allow": ",".join(sorted(exc.allowed_methods))},
+        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -150,6 +161,27 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             exc.reason,
             exc.text or exc.reason,
         )
+    except Exception:
+        # A bug, not a bad request: say so in the same shape as every other
+        # failure, and keep the traceback in the log.
+        log.exception(
+            "request failed unexpectedly method=%s path=%s",
+            request.method,
+            request.path,
+        )
+        return problem(
+            500,
+            "internal-error",
+            "Internal server error",
+            "the daemon failed to answer this request; its log has the details",
+        )
+
+
+def _not_found_detail(request: web.Request, exc: web.HTTPNotFound) -> str:
+    """A handler's own text names what is missing; the router's does not."""
+    if exc.text and exc.text != "404: Not Found":
+        return exc.text
+    return f"no route {request.path}; see /v1/openapi.json for the routes"
 
 
 @web.middleware
@@ -172,11 +204,28 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
 
 @web.middleware
 async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
+    status: int | None = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        # Redirects and anything else aiohttp raises rather than returns.
+        status = exc.status
+        raise
+    except asyncio.CancelledError:
+        # The client went away (or the daemon is stopping): no answer to count.
+        status = None
+        raise
+    finally:
+        if status is not None:
+            _count(request, status)
+
+
+def _count(request: web.Request, status: int) -> None:
     route = request.match_info.route.resource
     name = route.canonical if route is not None else "unmatched"
-    metrics.HTTP_REQUESTS.labels(name, str(response.status)).inc()
-    return response
+    metrics.HTTP_REQUESTS.labels(name, str(status)).inc()
 
 
 async def metrics_page(request: web.Request) -> web.Response:
@@ -212,7 +261,9 @@ def create_app(services: Services) -> web.Application:
     )
     app[SERVICES] = services
     app.on_startup.append(_attach_events)
+    app.on_startup.append(_start_health_watch)
     app.on_shutdown.append(_close_event_streams)
+    app.on_cleanup.append(_stop_health_watch)
     app.add_routes(
         [
             web.get("/health", health),
@@ -241,6 +292,51 @@ def create_app(services: Services) -> web.Application:
 
 async def _attach_events(app: web.Application) -> None:
     app[SERVICES].events.attach(asyncio.get_running_loop())
+
+
+# How often the engine and FsOps are checked for a change worth an event; the
+# database reports its own changes as its commits fail and succeed.
+HEALTH_WATCH_SECONDS = 1.0
+HEALTH_WATCH = web.AppKey("health_watch", asyncio.Task[None])
+
+
+async def _start_health_watch(app: web.Application) -> None:
+    app[HEALTH_WATCH] = asyncio.create_task(
+        _watch_health(app[SERVICES], HEALTH_WATCH_SECONDS)
+    )
+
+
+async def _stop_health_watch(app: web.Application) -> None:
+    app[HEALTH_WATCH].cancel()
+
+
+def _actor_states(services: Services) -> dict[str, str]:
+    """Whether the engine's and FsOps' actors live (cheap: no message sent)."""
+    states: dict[str, str] = {}
+    if services.session is not None:
+        states["engine"] = "ok" if services.session.actor_ref.is_alive() else "down"
+    if services.fsops is not None:
+        states["fsops"] = "ok" if services.fsops.actor_ref.is_alive() else "down"
+    return states
+
+
+async def _watch_health(services: Services, interval: float) -> None:
+    """Publishes health_changed when the engine or FsOps goes down or back up."""
+    last = _actor_states(services)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            now = _actor_states(services)
+        except Exception:
+            log.exception("health watch failed")
+            continue
+        for component, status in now.items():
+            if last.get(component) != status:
+                log.warning("health changed component=%s status=%s", component, status)
+                services.events.publish(
+                    "health_changed", component=component, status=status
+                )
+        last = now
 
 
 async def _close_event_streams(app: web.Application) -> None:
@@ -288,14 +384,13 @@ async def health_full(request: web.Request) -> web.Response:
         services.bridge.ask(services.session.probe(), timeout=HEALTH_PROBE_TIMEOUT)
     )
     database, db_version = await _timed(_database_probe(services))
-    fsops = {
-        "status": "ok"
-        if services.fsops is None or services.fsops.actor_ref.is_alive()
-        else "down"
-    }
+    fsops, busy_workers = await _timed(_fsops_probe(services))
+    if busy_workers:
+        fsops["busy_workers"] = busy_workers
     _, outbox_depth = await _timed(
         services.bridge.ask(services.persistence.depth(), timeout=HEALTH_PROBE_TIMEOUT)
     )
+    jobs = await _job_queue_depths(services, database["status"] == "ok")
     components = {"engine": engine, "database": database, "fsops": fsops}
     failing = [name for name, c in components.items() if c["status"] != "ok"]
     body = {
@@ -312,9 +407,52 @@ async def health_full(request: web.Request) -> web.Response:
         "queues": {
             "persistence_outbox": outbox_depth,
             "event_subscribers": services.events.subscriber_count(),
+            **jobs,
         },
     }
     return web.json_response(body, status=503 if failing else 200)
+
+
+async def _fsops_probe(services: Services) -> int:
+    """Asks every FsOps worker; returns how many were too busy to answer.
+
+    A worker in the middle of copying a large payload answers only once the
+    copy is done, so a late answer means busy, not down; a dead worker fails
+    the probe.
+    """
+    if services.fsops is None:
+        return 0
+    answers = await asyncio.gather(
+        *(
+            services.bridge.ask(future, timeout=HEALTH_PROBE_TIMEOUT)
+            for future in services.fsops.probe()
+        ),
+        return_exceptions=True,
+    )
+    for answer in answers:
+        if isinstance(answer, BaseException) and not isinstance(answer, pykka.Timeout):
+            raise answer
+    return sum(isinstance(answer, pykka.Timeout) for answer in answers)
+
+
+async def _job_queue_depths(
+    services: Services, database_up: bool
+) -> dict[str, int | None]:
+    """FsOps jobs waiting and running; None while the database is down."""
+    unknown: dict[str, int | None] = {"fsops_pending": None, "fsops_moving": None}
+    if not database_up:
+        # Its probe already waited out the deadline; do not wait twice.
+        return unknown
+    try:
+        counts = await asyncio.wait_for(
+            _read(services, repository.count_jobs_by_status), HEALTH_DEADLINE
+        )
+    except (DatabaseUnavailable, TimeoutError):
+        return unknown
+    return {
+        "fsops_pending": counts.get(JobStatus.PENDING.value, 0),
+        "fsops_moving": counts.get(JobStatus.MOVING.value, 0),
+    }
 
 
 async def _timed(work: Awaitable[Any]) -> tuple[dict[str, Any], Any]:
@@ -488,12 +626,8 @@ async def list_jobs(request: web.Request) -> web.Response:
         raise InvalidInput("torrent_id must be a torrent id", field="torrent_id")
 
     def read(conn: Any) -> list[dict[str, Any]]:
-        return [
-            job.as_json()
-            for job in repository.select_jobs(conn)
-            if (status is None or job.status == status)
-            and (torrent_id is None or job.torrent_id == torrent_id)
-        ]
+        jobs = repository.select_jobs_where(conn, status, torrent_id)
+        return [job.as_json() for job in jobs]
 
     items = await _read(services, read)
     return web.json_response({"items": items, "next": None})

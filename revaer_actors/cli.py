@@ -24,6 +24,7 @@ from rich.table import Table
 
 from revaer_actors import __version__
 from revaer_actors.auth import read_key_file
+from revaer_actors.domain import JobStatus
 from revaer_actors.errors import AlreadyRunning, ConfigError
 from revaer_actors.sse import StreamEvent, parse_stream
 
@@ -58,7 +59,8 @@ HTTP_TIMEOUT = 60.0
 PAGE_SIZE = 500
 WAIT_POLL_SECONDS = 0.5
 # Job statuses after which the files are where they belong.
-FILED_STATUSES = ("moved", "skipped", "completed")
+FILED_STATUSES = (JobStatus.MOVED.value, JobStatus.SKIPPED.value)
+JOB_STATUSES = tuple(status.value for status in JobStatus)
 TAIL_READ_TIMEOUT = 60.0
 TAIL_MAX_DELAY = 30.0
 
@@ -203,6 +205,12 @@ def run(
     is_flag=True,
     help="Show progress until the download is filed into the library.",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print {"id": ...}; with --wait, also the final "torrent" and its "job".',
+)
 @click.pass_obj
 def add(
     api: Api,
@@ -211,6 +219,7 @@ def add(
     tags: tuple[str, ...],
     paused: bool,
     wait: bool,
+    as_json: bool,
 ) -> None:
     """Add a torrent from a MAGNET link, a .torrent FILE or an http(s) URL.
 
@@ -235,16 +244,30 @@ def add(
         body["metainfo"] = base64.b64encode(data).decode("ascii")
 
     answer = _request(api, "POST", "/v1/torrents", body)
-    click.echo(answer["id"])
-    if wait:
-        try:
-            _wait_until_filed(api, answer["id"])
-        except KeyboardInterrupt:
-            # The torrent stays added; only the waiting stops.
-            click.echo("stopped waiting; the download goes on", err=True)
+    torrent_id = answer["id"]
+    if not as_json:
+        click.echo(torrent_id)
+    elif not wait:
+        click.echo(json.dumps({"id": torrent_id}, indent=2))
+    if not wait:
+        return
+    try:
+        torrent, job = _wait_until_filed(api, torrent_id)
+    except KeyboardInterrupt:
+        # The torrent stays added; only the waiting stops.
+        click.echo("stopped waiting; the download goes on", err=True)
+        if as_json:
+            click.echo(json.dumps({"id": torrent_id}, indent=2))
+        return
+    if as_json:
+        click.echo(
+            json.dumps({"id": torrent_id, "torrent": torrent, "job": job}, indent=2)
+        )
 
 
-def _wait_until_filed(api: Api, torrent_id: str) -> None:
+def _wait_until_filed(
+    api: Api, torrent_id: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """A progress bar (on stderr) until the torrent's FsOps job is done."""
     with Progress(
         TextColumn("{task.description}"),
@@ -269,6 +292,7 @@ def _wait_until_filed(api: Api, torrent_id: str) -> None:
             time.sleep(WAIT_POLL_SECONDS)
     t = _request(api, "GET", f"/v1/torrents/{torrent_id}")
     click.echo(f"filed into {t['library_path'] or t['save_path']}", err=True)
+    return t, job
 
 
 def _latest_job(api: Api, torrent_id: str) -> dict[str, Any] | None:
@@ -285,6 +309,12 @@ def _latest_job(api: Api, torrent_id: str) -> dict[str, Any] | None:
     "--sort", type=click.Choice(["added_at", "name", "progress"]), default="added_at"
 )
 @click.option("--desc", is_flag=True, help="Sort in descending order.")
+@click.option(
+    "--page-size",
+    type=click.IntRange(1, PAGE_SIZE),
+    default=PAGE_SIZE,
+    help="Torrents asked for per request; every page is followed anyway.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list.")
 @click.pass_obj
 def list_torrents(
@@ -295,13 +325,14 @@ def list_torrents(
     name: str | None,
     sort: str,
     desc: bool,
+    page_size: int,
     as_json: bool,
 ) -> None:
     """List torrents (every page of them)."""
     given = {"state": state, "category": category, "tag": tag, "name": name}
     query = {k: v for k, v in given.items() if v is not None}
     query.update(sort=sort, order="desc" if desc else "asc")
-    items = _all_torrents(api, query)
+    items = _all_torrents(api, query, page_size)
     if as_json:
         click.echo(json.dumps(items, indent=2))
         return
@@ -319,9 +350,11 @@ def list_torrents(
     console.print(table)
 
 
-def _all_torrents(api: Api, query: dict[str, str]) -> list[dict[str, Any]]:
+def _all_torrents(
+    api: Api, query: dict[str, str], page_size: int = PAGE_SIZE
+) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
-    params = {**query, "limit": str(PAGE_SIZE)}
+    params = {**query, "limit": str(page_size)}
     while True:
         page = _request(api, "GET", "/v1/torrents?" + urllib.parse.urlencode(params))
         items.extend(page["items"])
@@ -353,17 +386,50 @@ def status(api: Api, torrent_id: str, as_json: bool) -> None:
         )
 
 
+_job_status_option = click.option(
+    "--status",
+    type=click.Choice(JOB_STATUSES),
+    default=None,
+    help="Only jobs with this status.",
+)
+_job_torrent_option = click.option(
+    "--torrent", default=None, help="Only this torrent's jobs (id or id prefix)."
+)
+
+
 @main.group(invoke_without_command=True)
-@click.option("--status", default=None, help="Only jobs with this status.")
+@_job_status_option
+@_job_torrent_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def jobs(ctx: click.Context, status: str | None, as_json: bool) -> None:
-    """List post-processing jobs, or show or retry one."""
-    if ctx.invoked_subcommand is not None:
-        return
-    api: Api = ctx.obj
-    query = f"?status={urllib.parse.quote(status)}" if status else ""
-    items = _request(api, "GET", "/v1/fs-jobs" + query)["items"]
+def jobs(
+    ctx: click.Context, status: str | None, torrent: str | None, as_json: bool
+) -> None:
+    """List post-processing jobs (`jobs` or `jobs list`), or show or retry one."""
+    if ctx.invoked_subcommand is None:
+        _list_jobs(ctx.obj, status, torrent, as_json)
+
+
+@jobs.command(name="list")
+@_job_status_option
+@_job_torrent_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def jobs_list(api: Api, status: str | None, torrent: str | None, as_json: bool) -> None:
+    """List post-processing jobs."""
+    _list_jobs(api, status, torrent, as_json)
+
+
+def _list_jobs(
+    api: Api, status: str | None, torrent: str | None, as_json: bool
+) -> None:
+    query: dict[str, str] = {}
+    if status is not None:
+        query["status"] = status
+    if torrent is not None:
+        query["torrent_id"] = _resolve(api, torrent)
+    suffix = "?" + urllib.parse.urlencode(query) if query else ""
+    items = _request(api, "GET", "/v1/fs-jobs" + suffix)["items"]
     if as_json:
         click.echo(json.dumps(items, indent=2))
         return

@@ -142,6 +142,10 @@ class FsOpsActor(pykka.ThreadingActor):
 
     # Messages.
 
+    def probe(self) -> dict[str, Any]:
+        """A cheap answer for /health/full: proves the actor is serving."""
+        return {"waiting_for_engine_moves": len(self._moves)}
+
     def post_process(self, record: TorrentRecord) -> None:
         """Files a completed torrent; told, so failures are logged here."""
         self._records[record.info_hash] = record
@@ -714,6 +718,10 @@ class FsOpsPool:
 
     def forget(self, info_hash: str) -> Any:
         return self._for(info_hash).forget(info_hash)
+
+    def probe(self) -> list[Any]:
+        """One probe future per worker, for /health/full to time."""
+        return [proxy.probe() for proxy in self._proxies]
 
     @property
     def actor_ref(self) -> FsOpsPool:

@@ -98,7 +98,10 @@ def _paths() -> dict[str, Any]:
         "/v1/openapi.json": {
             "get": {
                 "summary": "This document",
-                "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")},
+                "responses": {
+                    "200": _json({"type": "object"}, "OpenAPI 3.1."),
+                    "401": _ERRORS["401"],
+                },
             }
         },
         "/v1/torrents": {
@@ -157,6 +160,7 @@ def _paths() -> dict[str, Any]:
                     ),
                     "409": _problem("Already in the catalog."),
                     "413": _problem("Body too large."),
+                    "422": _problem("libtorrent refused the torrent."),
                     **_ERRORS,
                 },
             },
@@ -311,6 +315,7 @@ def _paths() -> dict[str, Any]:
                 "parameters": [_ID],
                 "responses": {
                     "200": _json(_ref("Key"), "Revoked."),
+                    "409": _problem("The last active key cannot be revoked."),
                     **_NOT_FOUND,
                     **_ERRORS,
                 },

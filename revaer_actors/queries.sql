@@ -182,6 +182,17 @@ RETURNING name;
 DELETE FROM revaer_runtime.categories WHERE name = ANY(%(names)s)
 RETURNING name;
 
+-- name: select_fs_jobs_where
+-- The jobs with this status and for this torrent (either may be NULL: any),
+-- oldest first.
+SELECT id, torrent_id, status, stage, transfer_mode, src_path, dst_path,
+       attempt, last_error, next_retry_at, policy, plan, note, created_at,
+       updated_at
+  FROM revaer_runtime.fs_jobs
+ WHERE (%(status)s::text IS NULL OR status::text = %(status)s::text)
+   AND (%(torrent_id)s::text IS NULL OR torrent_id = %(torrent_id)s::text)
+ ORDER BY id;
+
 -- name: select_latest_fs_jobs
 -- The most recent job of each of these torrents, whatever its status.
 SELECT DISTINCT ON (torrent_id)

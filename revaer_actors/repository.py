@@ -317,6 +317,16 @@ def select_jobs(conn: psycopg.Connection[Any]) -> list[JobRecord]:
         return [_job(row) for row in cur.execute(QUERIES["select_fs_jobs"])]
 
 
+def select_jobs_where(
+    conn: psycopg.Connection[Any], status: str | None, torrent_id: str | None
+) -> list[JobRecord]:
+    params = {"status": status, "torrent_id": torrent_id}
+    with conn.cursor(row_factory=dict_row) as cur:
+        return [
+            _job(row) for row in cur.execute(QUERIES["select_fs_jobs_where"], params)
+        ]
+
+
 def select_latest_job(
     conn: psycopg.Connection[Any], torrent_id: str
 ) -> JobRecord | None:

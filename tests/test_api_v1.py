@@ -267,6 +267,9 @@ def test_openapi_document_matches_the_routes(module_daemon: Daemon) -> None:
 
     assert status == 200 and document["openapi"].startswith("3.")
     assert served == documented
+    paths = document["paths"]
+    assert "409" in paths["/v1/keys/{id}"]["delete"]["responses"]
+    assert "422" in paths["/v1/torrents"]["post"]["responses"]
     torrent_schema = document["components"]["schemas"]["Torrent"]
     assert set(torrent_schema["properties"]) == set(listed)
 
@@ -285,6 +288,11 @@ def test_health_full_names_components_versions_and_queues(
     assert body["versions"]["postgresql"][0].isdigit()
     assert body["uptime_seconds"] > 0
     assert body["queues"]["persistence_outbox"] >= 0
+    # FsOps answered a probe, timed like the others, and its queues are counted.
+    assert body["components"]["fsops"]["latency_ms"] >= 0
+    assert "busy_workers" not in body["components"]["fsops"]
+    assert body["queues"]["fsops_pending"] == 0
+    assert body["queues"]["fsops_moving"] == 0
 
 
 def test_unknown_job_is_404_and_bad_filters_are_400(module_daemon: Daemon) -> None:
@@ -299,12 +307,17 @@ def test_unknown_job_is_404_and_bad_filters_are_400(module_daemon: Daemon) -> No
 def test_add_wait_returns_once_the_download_is_in_the_library(
     daemon: Daemon, seeder: Any
 ) -> None:
-    added = daemon.cli("add", seeder.magnet, "--category", "tv", "--wait")
+    added = daemon.cli("add", seeder.magnet, "--category", "tv", "--wait", "--json")
 
     assert added.returncode == 0, added.stderr
-    assert added.stdout.strip() == seeder.info_hash
+    answer = json.loads(added.stdout)
+    assert answer["id"] == seeder.info_hash
     library = daemon.data_dir / "library" / "tv" / "Show.S01"
     assert f"filed into {library}" in added.stderr
+    assert answer["torrent"]["id"] == seeder.info_hash
+    assert answer["torrent"]["library_path"] == str(library)
+    assert answer["job"]["torrent_id"] == seeder.info_hash
+    assert answer["job"]["status"] == "moved"
     # --wait returned only after the job finished: the files are already there.
     for source in seeder.payload.rglob("*"):
         if source.is_file():
@@ -313,3 +326,36 @@ def test_add_wait_returns_once_the_download_is_in_the_library(
     assert daemon.cli_json("jobs", "--status", "moved")[0]["torrent_id"] == (
         seeder.info_hash
     )
+
+    # `jobs list` with its filters, `jobs show` and `jobs retry`.
+    job_id = answer["job"]["id"]
+    listed = daemon.cli_json("jobs", "list")
+    assert [j["id"] for j in listed] == [job_id]
+    prefix = seeder.info_hash[:8]
+    assert [j["id"] for j in daemon.cli_json("jobs", "list", "--torrent", prefix)] == [
+        job_id
+    ]
+    assert daemon.cli_json("jobs", "list", "--status", "moved")[0]["id"] == job_id
+    assert daemon.cli_json("jobs", "list", "--status", "failed") == []
+    other = "ab" * 20
+    assert daemon.cli_json("jobs", "list", "--torrent", other) == []
+    table = daemon.cli("jobs", "list")
+    assert table.returncode == 0 and seeder.info_hash in table.stdout
+    assert str(library) in table.stdout
+    bad_status = daemon.cli("jobs", "list", "--status", "completed")
+    assert bad_status.returncode == 2 and "completed" in bad_status.stderr
+    shown = daemon.cli_json("jobs", "show", str(job_id))
+    assert shown["status"] == "moved" and shown["history"][-1]["status"] == "moved"
+    not_failed = daemon.cli("jobs", "retry", str(job_id))
+    assert not_failed.returncode == 2 and "409" in not_failed.stderr
+
+
+def test_add_json_prints_the_id(module_daemon: Daemon) -> None:
+    magnet = _magnet("json-add")
+
+    added = module_daemon.cli("add", magnet, "--paused", "--json")
+
+    assert added.returncode == 0, added.stderr
+    answer = json.loads(added.stdout)
+    assert set(answer) == {"id"} and answer["id"] == magnet.split("btih:")[1][:40]
+    assert module_daemon.api("GET", f"/v1/torrents/{answer['id']}")[0] == 200

@@ -4,71 +4,18 @@ after a dropped connection."""
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import secrets
 import socket
 import subprocess
 import sys
-import threading
 import time
 from typing import Any
 
 from revaer_actors.events import QUEUE_SIZE, EventHub
-from revaer_actors.sse import parse_stream
 from tests.daemon import Daemon
 from tests.seeder import Seeder
-
-
-class EventClient:
-    """One SSE connection read on a thread, as a browser's EventSource would."""
-
-    def __init__(self, daemon: Daemon, query: str = "", last_id: int | None = None):
-        self.events: list[dict[str, Any]] = []
-        self.comments = 0
-        self._conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=30)
-        headers = {"Authorization": f"Bearer {daemon.api_key}"}
-        if last_id is not None:
-            headers["Last-Event-ID"] = str(last_id)
-        self._conn.request("GET", "/v1/events" + query, headers=headers)
-        self.response = self._conn.getresponse()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        try:
-            for event in parse_stream(self._lines()):
-                self.events.append(event.data)
-        except (OSError, ValueError, AttributeError, http.client.HTTPException):
-            # AttributeError: http.client, when close() pulls the socket away.
-            pass
-
-    def _lines(self) -> Any:
-        while True:
-            line = self.response.readline()
-            if not line:
-                return
-            if line.startswith(b":"):
-                self.comments += 1
-            yield line
-
-    def kinds(self, torrent_id: str) -> list[str]:
-        return [e["kind"] for e in self.events if e["torrent_id"] == torrent_id]
-
-    def wait_for(self, predicate: Any, what: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            time.sleep(0.05)
-        raise TimeoutError(f"no {what}; got {self.events}")
-
-    def close(self) -> None:
-        # shutdown() wakes the reader thread's blocked recv; close() would not.
-        if self._conn.sock is not None:
-            self._conn.sock.shutdown(socket.SHUT_RDWR)
-        self._conn.close()
-        self._thread.join(timeout=10)
+from tests.sse_client import EventClient
 
 
 def _magnet() -> str:
@@ -97,6 +44,13 @@ def test_a_download_tells_its_whole_story_in_order(
 
     kinds = client.kinds(seeder.info_hash)
     assert kinds[0] == "torrent_added"
+    # A magnet has no file list until the metadata arrives from the seeder.
+    assert kinds.index("files_discovered") < kinds.index("completed")
+    discovered = next(e for e in client.events if e["kind"] == "files_discovered")
+    files = [p for p in seeder.payload.rglob("*") if p.is_file()]
+    assert discovered["files"] == len(files) == 2
+    assert discovered["total_size"] == sum(p.stat().st_size for p in files)
+    assert discovered["name"] == "Show.S01"
     for kind in ("state_changed", "progress", "completed", "fsops_started"):
         assert kind in kinds, kinds
     assert kinds.index("completed") < kinds.index("fsops_started")
@@ -213,23 +167,17 @@ def test_revaer_tail_resumes_from_its_file(daemon: Daemon) -> None:
 
 
 def test_a_client_that_never_reads_is_dropped_and_never_slows_publishing() -> None:
-    async def scenario() -> tuple[bool, bool, float]:
+    async def scenario() -> tuple[bool, bool]:
         hub = EventHub(window=16)
         hub.attach(asyncio.get_running_loop())
         slow, _ = hub.subscribe()
         fast, _ = hub.subscribe(kinds=["progress"])
-        started = time.monotonic()
         for i in range(QUEUE_SIZE * 3):
             hub.publish("progress", "a" * 40, progress=i / (QUEUE_SIZE * 3))
-        publishing = time.monotonic() - started
         await asyncio.sleep(0.1)  # let the loop deliver
-        drained = 0
-        while not fast.queue.empty() and drained < QUEUE_SIZE:
-            fast.queue.get_nowait()
-            drained += 1
-        return slow.dropped, fast.dropped, publishing
+        return slow.dropped, fast.dropped
 
-    slow_dropped, fast_dropped, _ = asyncio.run(scenario())
+    slow_dropped, fast_dropped = asyncio.run(scenario())
 
     assert slow_dropped
     assert fast_dropped  # it did not read during the burst either
@@ -268,3 +216,84 @@ def test_a_copy_reports_files_placed_as_fsops_progress(
     files = [p for p in seeder.payload.rglob("*") if p.is_file()]
     assert placed, client.events
     assert placed[-1]["files_done"] == placed[-1]["files_total"] >= len(files)
+
+
+def _subscribers(daemon: Daemon) -> int:
+    status, body = daemon.api("GET", "/health/full")
+    assert status == 200, body
+    return int(body["queues"]["event_subscribers"])
+
+
+def _stalled_subscriber(daemon: Daemon) -> socket.socket:
+    """An SSE client that connects and then never reads a byte."""
+    sock = socket.socket()
+    # A small window, so the daemon's writes back up after a few events.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", daemon.port))
+    sock.sendall(
+        b"GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        + f"Authorization: Bearer {daemon.api_key}\r\n\r\n".encode()
+    )
+    return sock
+
+
+def test_a_stalled_client_is_cut_off_while_a_reader_gets_every_event(
+    daemon: Daemon,
+) -> None:
+    reader = EventClient(daemon, "?kind=torrent_added")
+    stalled = _stalled_subscriber(daemon)
+    try:
+        daemon.wait_for(lambda: _subscribers(daemon) == 2, "both subscribers")
+        # Large events fill the stalled client's buffers after a few hundred.
+        long_name = "n" * 8000
+        added: list[str] = []
+        while _subscribers(daemon) == 2:
+            for _ in range(50):
+                magnet = f"magnet:?xt=urn:btih:{secrets.token_hex(20)}&dn={long_name}"
+                status, body = daemon.api(
+                    "POST", "/v1/torrents", {"magnet": magnet, "paused": True}
+                )
+                assert status == 201, body
+                added.append(body["id"])
+            assert len(added) <= 5000, "the stalled client was never cut off"
+            # The daemon answers while one client is stuck.
+            assert daemon.api("GET", "/health")[0] == 200
+        # The stalled one went; the reader is still subscribed.
+        remaining = _subscribers(daemon)
+        reader.wait_for(
+            lambda: [e["torrent_id"] for e in reader.events] == added,
+            "every torrent_added for the reader",
+        )
+    finally:
+        reader.close()
+        stalled.close()
+
+    assert remaining == 1
+    assert daemon.api("GET", "/health")[0] == 200
+
+
+def test_a_job_that_cannot_file_its_download_sends_fsops_failed(
+    daemon: Daemon, seeder: Seeder
+) -> None:
+    # Something already in the library where the download would go.
+    taken = daemon.data_dir / "library" / "tv" / "Show.S01"
+    taken.mkdir(parents=True)
+    (taken / "mine.txt").write_text("not the download's")
+    client = EventClient(daemon, "?kind=fsops_started,fsops_completed,fsops_failed")
+    try:
+        assert daemon.cli("add", seeder.magnet, "--category", "tv").returncode == 0
+        client.wait_for(
+            lambda: "fsops_failed" in client.kinds(seeder.info_hash), "fsops_failed"
+        )
+    finally:
+        client.close()
+
+    kinds = client.kinds(seeder.info_hash)
+    assert "fsops_completed" not in kinds
+    assert kinds.index("fsops_started") < kinds.index("fsops_failed")
+    failed = next(e for e in client.events if e["kind"] == "fsops_failed")
+    assert failed["status"] == "failed" and failed["stage"] == "plan"
+    assert failed["error"] == f"destination already exists: {taken}"
+    status, job = daemon.api("GET", f"/v1/fs-jobs/{failed['job_id']}")
+    assert status == 200 and job["status"] == "failed"
+    assert (taken / "mine.txt").read_text() == "not the download's"

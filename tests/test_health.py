@@ -8,6 +8,7 @@ import psycopg
 from psycopg import sql
 
 from tests.daemon import Daemon
+from tests.sse_client import EventClient
 
 
 def _set_connections(server_url: str, database_url: str, allowed: bool) -> None:
@@ -30,23 +31,48 @@ def test_health_is_503_naming_the_database_while_it_refuses_connections(
     daemon: Daemon, postgres_server_url: str, database_url: str
 ) -> None:
     assert daemon.api("GET", "/health")[0] == 200
+    events = EventClient(daemon, "?kind=health_changed")
 
-    _set_connections(postgres_server_url, database_url, allowed=False)
     try:
-        status, body = daemon.wait_for(
-            lambda: (r := daemon.api("GET", "/health"))[0] == 503 and r,
-            "health to report the database down",
-        )
-        add = daemon.api(
-            "POST", "/v1/torrents", {"magnet": "magnet:?xt=urn:btih:" + "2" * 40}
-        )
-    finally:
-        _set_connections(postgres_server_url, database_url, allowed=True)
+        _set_connections(postgres_server_url, database_url, allowed=False)
+        try:
+            status, body = daemon.wait_for(
+                lambda: (r := daemon.api("GET", "/health"))[0] == 503 and r,
+                "health to report the database down",
+            )
+            full = daemon.api("GET", "/health/full")
+            add = daemon.api(
+                "POST", "/v1/torrents", {"magnet": "magnet:?xt=urn:btih:" + "2" * 40}
+            )
+            events.wait_for(lambda: events.events, "health_changed to down")
+            # Jobs are read from the database: a 503, which the CLI exits 3 on.
+            jobs = daemon.cli("jobs")
+        finally:
+            _set_connections(postgres_server_url, database_url, allowed=True)
 
-    assert body["status"] == "degraded"
-    assert body["failing"] == ["database"]
-    assert body["components"] == {"database": "down", "engine": "ok"}
-    assert add[0] == 503
-    assert add[1]["type"] == "https://revaer.dev/problems/database-unavailable"
-    daemon.wait_for(lambda: daemon.api("GET", "/health")[0] == 200, "recovery")
-    assert daemon.api("GET", "/v1/torrents")[1]["items"] == []
+        assert body["status"] == "degraded"
+        assert body["failing"] == ["database"]
+        assert body["components"] == {"database": "down", "engine": "ok"}
+        assert full[0] == 503 and full[1]["failing"] == ["database"]
+        assert full[1]["components"]["database"]["status"] == "down"
+        assert full[1]["components"]["engine"]["status"] == "ok"
+        assert full[1]["queues"]["fsops_pending"] is None
+        assert add[0] == 503
+        assert jobs.returncode == 3 and "503" in jobs.stderr, jobs.stderr
+        assert add[1]["type"] == "https://revaer.dev/problems/database-unavailable"
+        daemon.wait_for(lambda: daemon.api("GET", "/health")[0] == 200, "recovery")
+        assert daemon.api("GET", "/v1/torrents")[1]["items"] == []
+        # The next commit tells the persistence actor the database is back.
+        again = daemon.api(
+            "POST",
+            "/v1/torrents",
+            {"magnet": "magnet:?xt=urn:btih:" + "3" * 40, "paused": True},
+        )
+        assert again[0] == 201, again
+        events.wait_for(lambda: len(events.events) >= 2, "health_changed to ok")
+    finally:
+        events.close()
+
+    changes = [(e["component"], e["status"]) for e in events.events]
+    assert changes == [("database", "down"), ("database", "ok")]
+    assert daemon.api("GET", "/health/full")[1]["queues"]["fsops_pending"] == 0
