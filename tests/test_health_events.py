@@ -34,7 +34,12 @@ def test_stopping_fsops_and_the_engine_publishes_health_changed(
     monkeypatch.setattr(api, "HEALTH_WATCH_SECONDS", 0.1)
     folders = Folders(tmp_path / "downloads", tmp_path / "library")
     # Real FsOps actors: nothing here sends them work, so they need no database.
-    fsops = FsOpsPool(1, lambda: FsOpsActor.start(None, None, folders).proxy())
+    fsops = FsOpsPool(
+        1,
+        lambda reserved: FsOpsActor.start(
+            None, None, folders, reservations=reserved
+        ).proxy(),
+    )
     engine = FakeEngineActor.start()
     services = Services(
         None,
