@@ -27,6 +27,7 @@ from revaer_actors.commands import (
 )
 from revaer_actors.errors import EngineError, InvalidInput, TorrentExists
 from revaer_actors.fetch import fetch_torrent
+from revaer_actors.layout import parse_layout
 from revaer_actors.qbittorrent_common import (
     Params,
     QbtError,
@@ -123,9 +124,11 @@ async def _add_options(request: web.Request, params: Params) -> dict[str, Any]:
     options["paused"] = bool(stopped if stopped is not None else paused)
     options["sequential"] = bool(parse_bool(params.get("sequentialDownload")))
     options["first_last_piece"] = bool(parse_bool(params.get("firstLastPiecePrio")))
-    # TODO(contentLayout): Subfolder/NoSubfolder are ignored; honouring them
-    # means renaming files in add_torrent_params and a catalog file list,
-    # content_path and FsOps source that follow the renamed root.
+    if params.get("contentLayout"):
+        # Checked here so that a bad name is a 400 before any add.
+        options["content_layout"] = parse_layout(
+            params["contentLayout"].strip(), "/contentLayout"
+        ).value
     if params.get("savepath"):
         options["save_path"] = params["savepath"]
     for theirs, ours in (("upLimit", "upload_limit"), ("dlLimit", "download_limit")):

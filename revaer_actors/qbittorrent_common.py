@@ -208,7 +208,8 @@ async def _moving(request: web.Request, records: list[TorrentRecord]) -> frozens
         if job is None or job.status in (JobStatus.PENDING, JobStatus.MOVING):
             moving.add(record.info_hash)
         elif job.status is JobStatus.MOVED and (
-            Path(record.save_path) == Path(job.src_path).parent
+            # The source's folder, or the source itself for NoSubfolder.
+            Path(record.save_path) in (Path(job.src_path).parent, Path(job.src_path))
         ):
             # Moved, but the catalog has not heard yet: still the old folder.
             moving.add(record.info_hash)
