@@ -35,6 +35,18 @@ class JobStatus(enum.StrEnum):
     SKIPPED = "skipped"
 
 
+class ContentLayout(enum.StrEnum):
+    """How a torrent's files sit in its save folder, as qBittorrent names them.
+
+    Stored as the layout that took effect: `subfolder` only for a torrent that
+    had no root folder of its own, `no_subfolder` only for one that had.
+    """
+
+    ORIGINAL = "original"
+    SUBFOLDER = "subfolder"
+    NO_SUBFOLDER = "no_subfolder"
+
+
 class TransferMode(enum.StrEnum):
     MOVE = "move"
     COPY = "copy"
@@ -93,9 +105,11 @@ class TorrentRecord:
     magnet: str | None = None
     metainfo: bytes | None = field(default=None, repr=False)
     resume_data: bytes | None = field(default=None, repr=False)
+    # As they are on disk, relative to save_path: with content_layout applied.
     files: tuple[FileEntry, ...] = ()
     # The torrent's own FsOps policy keys (validated), over its category's.
     fsops: tuple[tuple[str, Any], ...] = ()
+    content_layout: ContentLayout = ContentLayout.ORIGINAL
 
     def evolve(self, **changes: Any) -> TorrentRecord:
         return replace(self, **changes)

@@ -42,6 +42,7 @@ from revaer_actors.errors import (
 )
 from revaer_actors.events import EventHub
 from revaer_actors.folders import Folders
+from revaer_actors.layout import content_root
 from revaer_actors.pipeline import STAGES, Plan, PlanInput, StageFailed, describe
 from revaer_actors.policy import FsOpsSettings, Policy, parse_changes
 
@@ -222,7 +223,10 @@ class FsOpsActor(pykka.ThreadingActor):
             transfer = TransferMode(mode.transfer)
         except InvalidInput:
             transfer = TransferMode(self._settings.defaults.transfer)
-        src = str(Path(record.save_path) / record.name)
+        # The payload as it sits in the download folder: its root folder, its
+        # one file, or (NoSubfolder) the download folder itself.
+        root = content_root(record)
+        src = str(Path(record.save_path) / (record.name if root is None else root))
         job: JobRecord | None = self._persistence.open_job(
             record.info_hash, transfer, src
         ).get(timeout=ASK_TIMEOUT)
@@ -394,7 +398,7 @@ class FsOpsActor(pykka.ThreadingActor):
     def _start_move(self, run: _Run) -> str:
         assert run.plan is not None
         record = run.record
-        parent = run.plan.parent
+        parent = run.plan.storage_dir
         if Path(record.save_path).resolve() == parent.resolve():
             pipeline.transfer(run.plan, run.job.id, "move")
             return "already in place"
@@ -451,7 +455,7 @@ class FsOpsActor(pykka.ThreadingActor):
         except Exception as exc:  # noqa: BLE001 - the job must not hang
             self._failure(run, "transfer", _unexpected(run, "transfer", exc))
             return
-        self._relocate(run, save_path=str(run.plan.parent))
+        self._relocate(run, save_path=str(run.plan.storage_dir))
         run.job = self._transition(
             run.job,
             JobStatus.MOVING,
@@ -482,7 +486,9 @@ class FsOpsActor(pykka.ThreadingActor):
         record = run.record
         pipeline.write_meta(run.plan, record, run.job.id, run.policy.transfer)
         save_path = (
-            str(run.plan.parent) if run.policy.transfer == "move" else record.save_path
+            str(run.plan.storage_dir)
+            if run.policy.transfer == "move"
+            else record.save_path
         )
         job = self._persistence.finish_job_moved(
             run.job.id,
@@ -502,7 +508,9 @@ class FsOpsActor(pykka.ThreadingActor):
             run.plan.payload,
         )
         if run.policy.transfer == "move":
-            self._remove_empty_folder(Path(job.src_path).parent)
+            source = Path(job.src_path)
+            # A NoSubfolder payload's source is the download folder itself.
+            self._remove_empty_folder(source if run.plan.storage else source.parent)
             if run.crashed or run.policy.verify == "hash":
                 # A move cut short by a crash was finished from what it left,
                 # or the policy asks for hashes: libtorrent checks every piece.
@@ -753,6 +761,14 @@ def interrupted_move_landed(job: JobRecord) -> Path | None:
     if job.transfer_mode is not TransferMode.MOVE or job.stage != "transfer":
         return None
 
+    if (job.plan or {}).get("storage"):
+        # NoSubfolder: the files went into the payload itself, leaving the
+        # download folder (the source) behind, empty once the move is done.
+        source = job.src_path
+        left = any(files for _, _, files in os.walk(source))
+        if os.path.lexists(job.dst_path) and not left:
+            return Path(job.dst_path)
+        return None
     if os.path.lexists(job.dst_path) and not os.path.lexists(job.src_path):
         return Path(job.dst_path).parent
     return None

@@ -414,6 +414,7 @@ class OrchestratorActor(pykka.ThreadingActor):
             files=request.parsed.files,
             total_size=request.parsed.total_size,
             fsops=request.fsops,
+            content_layout=request.content_layout,
         )
         self._persistence.add_torrent(record).get(timeout=ASK_TIMEOUT)
         self._catalog[info_hash] = record
@@ -755,7 +756,10 @@ def _drop_meta_of_seeded_payload(record: TorrentRecord) -> None:
     if record.library_path is None:
         return
     payload = Path(record.library_path)
-    if Path(record.save_path) != payload.parent:
+    # A NoSubfolder torrent seeds from inside its payload folder.
+    # TODO(NoSubfolder delete): libtorrent deletes the files but not the save
+    # folder, so a filed NoSubfolder payload leaves its empty folder behind.
+    if Path(record.save_path) not in (payload.parent, payload):
         return
     meta = payload.with_name(payload.name + META_NAME)
     try:

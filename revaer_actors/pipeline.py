@@ -26,6 +26,7 @@ from typing import Any
 from revaer_actors import archives
 from revaer_actors.domain import TorrentRecord
 from revaer_actors.errors import InvalidInput
+from revaer_actors.layout import content_root, payload_name
 from revaer_actors.policy import FsOpsSettings, Policy, TemplateValues, confine, render
 from revaer_actors.selection import _match, is_fluff
 
@@ -83,6 +84,10 @@ class Plan:
     keep_existing: bool = False
     # The library root the plan was confined to; "" in plans stored before.
     library: str = ""
+    # Where a move takes libtorrent's save_path: "" for the payload's folder;
+    # the payload itself for a torrent whose files have no root folder
+    # (NoSubfolder), so they land inside it rather than loose beside others.
+    storage: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,11 +103,17 @@ class Plan:
             lifted=data["lifted"],
             keep_existing=data.get("keep_existing", False),
             library=data.get("library", ""),
+            storage=data.get("storage", ""),
         )
 
     @property
     def parent(self) -> Path:
         return Path(self.payload).parent
+
+    @property
+    def storage_dir(self) -> Path:
+        """The save_path a move gives the torrent."""
+        return Path(self.storage) if self.storage else self.parent
 
     def staging(self, job_id: int) -> Path:
         return self.parent / f"{STAGING_PREFIX}{job_id}"
@@ -126,7 +137,7 @@ def plan(given: PlanInput) -> Plan:
     segments = render(
         policy.template,
         TemplateValues(
-            name=record.name,
+            name=payload_name(record),
             category=record.category,
             info_hash=record.info_hash,
             tags=record.tags,
@@ -137,7 +148,12 @@ def plan(given: PlanInput) -> Plan:
         payload = confine(given.library, segments)
     except InvalidInput as exc:
         raise StageFailed(exc.detail, permanent=True) from None
-    if policy.transfer == "move" and payload.name != record.name:
+    # libtorrent moves the files as they are: below the payload's folder sits
+    # the torrent's root folder, whose name the template must keep. Files
+    # without a root folder are moved into the payload itself.
+    loose = content_root(record) == ""
+    renamed = payload.name != payload_name(record)
+    if policy.transfer == "move" and not loose and renamed:
         raise StageFailed(
             f"template {policy.template!r} renames the payload to {payload.name!r}; "
             "with transfer = move the last part must be {name}",
@@ -147,7 +163,7 @@ def plan(given: PlanInput) -> Plan:
     source_root = Path(record.save_path)
     seeded = policy.transfer == "move"
     files, links = _selected_files(record, source_root, not seeded, given.notes)
-    multi = any("/" in f for f in files) or len(files) > 1
+    multi = loose or any("/" in f for f in files) or len(files) > 1
     wanted = [f for f in files if not (policy.skip_fluff and is_fluff(f))]
     found = archives.find_archives(wanted) if policy.extract else []
     volumes = {v for a in found for v in a.volumes}
@@ -156,7 +172,7 @@ def plan(given: PlanInput) -> Plan:
     for path in wanted:
         if not seeded and path in volumes:
             continue
-        rel = _inside(path, multi)
+        rel = _inside(path, multi and not loose)
         dst = _destination(payload, rel, multi, policy.flatten)
         src = links.get(path, source_root / path)
         ops.append(Op(str(src), str(dst), files[path], seeded=seeded))
@@ -166,7 +182,10 @@ def plan(given: PlanInput) -> Plan:
     lifted = sum(
         1
         for p in wanted
-        if policy.flatten and multi and "/" in _inside(p, multi) and p not in volumes
+        if policy.flatten
+        and multi
+        and "/" in _inside(p, multi and not loose)
+        and p not in volumes
     )
     checked, skipped, keep_existing, payload = _check_collisions(
         ops, policy, payload, record.info_hash, given.reserved
@@ -180,6 +199,7 @@ def plan(given: PlanInput) -> Plan:
         lifted=lifted,
         keep_existing=keep_existing,
         library=str(given.library.resolve()),
+        storage=str(payload) if loose and seeded else "",
     )
     _check_confined(given.library, result)
     return result
@@ -243,9 +263,9 @@ def _selected_files(
     return files, targets
 
 
-def _inside(path: str, multi: bool) -> str:
+def _inside(path: str, strip: bool) -> str:
     """A file's path inside the payload: without the torrent's own folder."""
-    return path.split("/", 1)[1] if multi and "/" in path else path
+    return path.split("/", 1)[1] if strip and "/" in path else path
 
 
 def _destination(payload: Path, rel: str, multi: bool, flatten: bool) -> Path:
@@ -277,7 +297,8 @@ def _archive_ops(
 
     # Entries land in the archive's own folder inside the payload; a
     # single-file torrent's entries land beside it.
-    folder = _inside(archive.first, multi).rpartition("/")[0] if multi else ""
+    strip = multi and content_root(given.record) != ""
+    folder = _inside(archive.first, strip).rpartition("/")[0] if multi else ""
     base = payload if multi else payload.parent
     ops = []
     for entry in entries:

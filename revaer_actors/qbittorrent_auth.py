@@ -6,6 +6,9 @@ other call without a session is a 403, and five failed logins ban the address
 for an hour. The password is kept only as a PBKDF2 hash; when revaer.toml sets
 none, one is generated at first start, its hash stored in the database, and
 the password itself written once to `<data>/qbittorrent-password` (mode 0600).
+
+The middleware that applies these rules to every call, and `auth/login` and
+`auth/logout`, are at the end.
 """
 
 from __future__ import annotations
@@ -20,12 +23,25 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
 
 from revaer_actors.config import QbittorrentCredentials
+from revaer_actors.qbittorrent_common import (
+    FACADE,
+    PREFIX,
+    Next,
+    Params,
+    Upload,
+    facade_of,
+    text,
+)
 
 log = logging.getLogger(__name__)
 
 PASSWORD_FILE = "qbittorrent-password"
+COOKIE = "SID"
 SCOPE = "qbittorrent"
 PBKDF2_ITERATIONS = 100_000
 MAX_FAILED_LOGINS = 5
@@ -204,3 +220,143 @@ class Gatekeeper:
         if len(self._sessions) >= MAX_SESSIONS:
             oldest = min(self._sessions.values(), key=lambda s: s.expires)
             del self._sessions[oldest.sid]
+
+
+# The HTTP side: the middleware every call passes, and auth/*.
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Next) -> web.StreamResponse:
+    facade = request.app[FACADE]
+    if _cross_site(request):
+        log.info("qbittorrent api cross-site request refused path=%s", request.path)
+        return text("Unauthorized", 401)
+
+    action = request.path[len(PREFIX) :].strip("/")
+    authorization = request.headers.get("Authorization", "")
+    if action.startswith("auth/") and authorization.startswith("Bearer "):
+        # As qBittorrent: an API key has no business with sessions, and a
+        # login carrying one must not count as a failed attempt either.
+        return text("Forbidden", 403)
+    if action == "auth/login":
+        return await handler(request)
+
+    session = facade.gate.session(request.cookies.get(COOKIE))
+    if session is not None:
+        request["qbt_session"] = session
+        return await handler(request)
+
+    if authorization.startswith("Bearer "):
+        return await _with_api_key(request, handler, action, authorization[7:])
+    if authorization.startswith("Basic "):
+        verdict = await _basic(request, authorization)
+        if verdict is True:
+            session = facade.gate.open_session()
+            request["qbt_session"] = session
+            response = await handler(request)
+            _set_cookie(response, session)
+            return response
+    return text("Forbidden", 403)
+
+
+async def _with_api_key(
+    request: web.Request, handler: Next, action: str, key: str
+) -> web.StreamResponse:
+    facade = request.app[FACADE]
+    if action.startswith("auth/"):
+        return text("Forbidden", 403)
+    valid = await facade.services.bridge.run(
+        api_key_valid, facade.services, facade.data_dir, key
+    )
+    if not valid:
+        return text("Forbidden", 403)
+    # API-key clients keep no cookie; their sync/maindata memory is per key.
+    name = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
+    session = facade.bearer_sessions.setdefault(name, Session(name, float("inf")))
+    request["qbt_session"] = session
+    return await handler(request)
+
+
+async def _basic(request: web.Request, header: str) -> bool | None:
+    """True for valid credentials; None for Radarr's empty `Og==` (no opinion)."""
+    facade = request.app[FACADE]
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except ValueError:
+        # Bad base64, non-ASCII text in the header, or bytes that are not UTF-8.
+        return False
+    username, _, password = decoded.partition(":")
+    if not username and not password:
+        return None
+    address = request.remote or ""
+    if facade.gate.banned(address):
+        return False
+    if facade.gate.basic_known(header):
+        return True
+    ok: bool = await facade.services.bridge.run(
+        facade.gate.credentials_match, username, password
+    )
+    if ok:
+        facade.gate.remember_basic(header)
+        facade.gate.succeeded(address)
+    else:
+        facade.gate.failed(address)
+    return ok
+
+
+def _cross_site(request: web.Request) -> bool:
+    """qBittorrent's CSRF rule: a browser's Origin/Referer must match Host."""
+    origin = request.headers.get("Origin") or request.headers.get("Referer")
+    if not origin:
+        fetch_site = request.headers.get("Sec-Fetch-Site", "").lower()
+        return fetch_site == "cross-site"
+    source = _host_port(origin, request.scheme)
+    host = _host_port(f"{request.scheme}://{request.headers.get('Host', '')}", "")
+    return source is None or source != host
+
+
+def _host_port(url: str, scheme: str) -> tuple[str, int] | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    default = 443 if (parts.scheme or scheme) == "https" else 80
+    return parts.hostname.lower(), port or default
+
+
+def _set_cookie(response: web.StreamResponse, session: Session) -> None:
+    # Never Secure: over plain http the clients would not send it back.
+    response.set_cookie(COOKIE, session.sid, httponly=True, path="/", samesite="Lax")
+
+
+async def login(request: web.Request, params: Params, _: list[Upload]) -> web.Response:
+    gate = facade_of(request).gate
+    address = request.remote or ""
+    if gate.banned(address):
+        return text(BANNED_TEXT, 403)
+    if gate.session(request.cookies.get(COOKIE)) is not None:
+        return text("Ok.")
+
+    username = params.get("username", "")
+    password = params.get("password", "")
+    bridge = facade_of(request).services.bridge
+    if not await bridge.run(gate.credentials_match, username, password):
+        gate.failed(address)
+        log.info("qbittorrent api login failed address=%s", address)
+        return text("Fails.")
+
+    gate.succeeded(address)
+    session = gate.open_session()
+    response = text("Ok.")
+    _set_cookie(response, session)
+    return response
+
+
+async def logout(request: web.Request, params: Params, _: list[Upload]) -> web.Response:
+    facade_of(request).gate.close_session(request.cookies.get(COOKIE))
+    response = text("")
+    response.del_cookie(COOKIE, path="/")
+    return response

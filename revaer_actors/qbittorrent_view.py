@@ -11,13 +11,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
 import libtorrent as lt
 
-from revaer_actors.domain import TorrentRecord, TorrentState
+from revaer_actors.domain import ContentLayout, TorrentRecord, TorrentState
 from revaer_actors.settings import Goals, Settings
 
 MAX_ETA = 8_640_000  # qBittorrent's "infinite / unknown" eta
@@ -212,26 +212,41 @@ def save_path(record: TorrentRecord) -> str:
     """The folder holding the payload: in the library once FsOps filed it.
 
     Whatever the transfer (a move, or a copy that leaves a seed behind), the
-    filed copy is the one a client should import.
+    filed copy is the one a client should import. Files without a root folder
+    (NoSubfolder) lie in the save path itself, as in qBittorrent.
     """
+    loose = record.content_layout is ContentLayout.NO_SUBFOLDER
     if record.library_path:
-        return str(Path(record.library_path).parent)
+        library = Path(record.library_path)
+        return str(library if loose else library.parent)
     return record.save_path
 
 
 def content_path(record: TorrentRecord) -> str:
-    """The file for a single-file torrent, the root folder otherwise."""
+    """The file for a single-file torrent, the root folder otherwise (the save
+    path itself when there is none)."""
+    layout = record.content_layout
     if record.library_path:
+        if layout is ContentLayout.SUBFOLDER and len(record.files) == 1:
+            # FsOps filed the folder Subfolder made; the file is inside.
+            name = PurePosixPath(record.files[0].path).name
+            return str(Path(record.library_path) / name)
         return record.library_path
     base = Path(record.save_path)
     if len(record.files) == 1:
         return str(base / record.files[0].path)
+    if layout is ContentLayout.NO_SUBFOLDER:
+        return str(base)
     return str(base / record.name)
 
 
 def root_path(record: TorrentRecord) -> str:
-    if not record.files:
+    if not record.files or record.content_layout is ContentLayout.NO_SUBFOLDER:
         return ""
+    if record.content_layout is ContentLayout.SUBFOLDER:
+        if record.library_path:
+            return record.library_path
+        return str(Path(record.save_path) / record.files[0].path.split("/", 1)[0])
     if len(record.files) == 1 and "/" not in record.files[0].path:
         return ""
     return content_path(record)

@@ -15,13 +15,13 @@ INSERT INTO revaer_runtime.torrents (
     info_hash, name, state, paused, category, tags, save_path,
     magnet, metainfo, files, total_size, added_at, sequential,
     download_limit, upload_limit, ratio_limit, seeding_time_limit, selection,
-    force_start, fsops, first_last_piece
+    force_start, fsops, first_last_piece, content_layout
 ) VALUES (
     %(info_hash)s, %(name)s, %(state)s, %(paused)s, %(category)s, %(tags)s,
     %(save_path)s, %(magnet)s, %(metainfo)s, %(files)s, %(total_size)s,
     %(added_at)s, %(sequential)s, %(download_limit)s, %(upload_limit)s,
     %(ratio_limit)s, %(seeding_time_limit)s, %(selection)s, %(force_start)s,
-    %(fsops)s, %(first_last_piece)s
+    %(fsops)s, %(first_last_piece)s, %(content_layout)s
 )
 ON CONFLICT (info_hash) DO NOTHING
 RETURNING info_hash;
@@ -153,7 +153,7 @@ SELECT info_hash, name, state, state_message, paused, category, tags,
        downloaded, seeding_seconds, save_path, library_path,
        progress, download_rate, upload_rate,
        total_done, total_size, magnet, metainfo, resume_data, files,
-       added_at, completed_at, fsops, first_last_piece
+       added_at, completed_at, fsops, first_last_piece, content_layout
   FROM revaer_runtime.torrents
  ORDER BY added_at, info_hash;
 

@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from revaer_actors.domain import (
+    ContentLayout,
     FileEntry,
     JobRecord,
     JobStatus,
@@ -69,6 +70,7 @@ def insert_torrent(conn: psycopg.Connection[Any], record: TorrentRecord) -> bool
             "total_size": record.total_size,
             "added_at": record.added_at,
             "fsops": Jsonb(fsops_json(record.fsops)),
+            "content_layout": record.content_layout.value,
             **_options(record),
         },
     ).fetchone()
@@ -464,6 +466,7 @@ def _torrent(row: dict[str, Any]) -> TorrentRecord:
             (k, tuple(v) if isinstance(v, list) else v)
             for k, v in sorted(row["fsops"].items())
         ),
+        content_layout=ContentLayout(row["content_layout"]),
     )
 
 

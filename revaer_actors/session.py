@@ -18,7 +18,7 @@ from typing import Any
 import libtorrent as lt
 import pykka
 
-from revaer_actors import sources
+from revaer_actors import layout, sources
 from revaer_actors.domain import (
     EngineEvent,
     MetadataReceived,
@@ -81,6 +81,8 @@ class EngineAdd:
     force_start: bool = False
     file_priorities: tuple[int, ...] = ()
     selective: bool = False
+    # The content layout's paths by file index, given again at every load.
+    renamed_files: tuple[tuple[int, str], ...] = ()
     magnet: str | None = None
     metainfo: bytes | None = field(default=None, repr=False)
     resume_data: bytes | None = field(default=None, repr=False)
@@ -98,6 +100,7 @@ class EngineAdd:
             force_start=record.force_start,
             file_priorities=record.engine_priorities(),
             selective=not record.selection.is_default,
+            renamed_files=layout.renamed_files(record),
             magnet=record.magnet,
             metainfo=record.metainfo,
             resume_data=record.resume_data,
@@ -243,6 +246,8 @@ class SessionActor(pykka.ThreadingActor):
         params.download_limit = spec.download_limit or -1
         params.upload_limit = spec.upload_limit or -1
         params.flags &= ~lt.torrent_flags.upload_mode
+        if spec.renamed_files:
+            params.renamed_files = dict(spec.renamed_files)
         if spec.file_priorities:
             params.file_priorities = list(spec.file_priorities)
         elif spec.selective and spec.magnet is not None:

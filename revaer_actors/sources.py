@@ -10,14 +10,15 @@ import base64
 import binascii
 import re
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
 import libtorrent as lt
 
-from revaer_actors.domain import FileEntry
+from revaer_actors.domain import ContentLayout, FileEntry
 from revaer_actors.errors import InvalidInput
+from revaer_actors.layout import apply_layout, parse_layout
 from revaer_actors.policy import parse_changes
 from revaer_actors.selection import FileSelection, parse_selection
 
@@ -68,6 +69,8 @@ class AddRequest:
     seeding_time_limit: int | None = None
     selection: FileSelection = FileSelection()
     fsops: tuple[tuple[str, Any], ...] = ()
+    # The layout that took effect; parsed.files are already placed by it.
+    content_layout: ContentLayout = ContentLayout.ORIGINAL
 
 
 def torrent_id(hashes: Any) -> str:
@@ -307,9 +310,17 @@ def add_request(
     save_path = options.get("save_path")
     if save_path is not None and (not isinstance(save_path, str) or not save_path):
         raise InvalidInput("save_path must be a folder path", field="/save_path")
+    # TODO(magnet content layout): a magnet's files are unknown until its
+    # metadata arrives, so its layout stays Original; honouring it means
+    # rename_file on the handle in the metadata handler, and storing the asked
+    # layout until then.
+    files, layout = apply_layout(
+        parsed.files, parse_layout(options.get("content_layout"))
+    )
 
     return AddRequest(
-        parsed=parsed,
+        parsed=replace(parsed, files=files),
+        content_layout=layout,
         magnet=magnet,
         metainfo=metainfo,
         category=_optional_label(options.get("category"), "/category"),
