@@ -480,3 +480,62 @@ def test_a_full_library_disk_in_move_mode_leaves_no_partial_copy_and_names_enosp
     for name in ("a.bin", "b.bin"):
         assert (source / name).read_bytes() == (payload / name).read_bytes()
     assert torrent["save_path"] == str(source.parent)
+
+
+def test_a_job_retried_by_hand_at_transfer_unpacks_again_what_its_failure_dropped(
+    tmp_path: Path,
+    database_url: str,
+    daemon_factory: list[Daemon],
+    small_disk: Path,
+) -> None:
+    # The archive unpacks into the library's staging folder, which fits the
+    # 1 MiB disk; the plain 3 MiB file after it does not, so the job fails at
+    # transfer, and failing for good drops the unpacked copies.
+    episode = os.urandom(200_000)
+    made = tmp_path / "made"
+    made.mkdir()
+    archive = archive_maker.make_7z(made / "ep.7z", {"Show.E04.mkv": episode})
+    payload = make_payload(tmp_path / "seed", "Mixed", {"big.bin": 3 * 1024 * 1024})
+    (payload / "ep.7z").write_bytes(archive.read_bytes())
+    seeder = Seeder(payload)
+    daemon = _start(
+        tmp_path,
+        database_url,
+        daemon_factory,
+        '[fsops]\ntransfer = "copy"\nextract = true\nretry_limit = 1\n',
+        ["--library-dir", str(small_disk)],
+    )
+    try:
+        daemon.cli("add", seeder.magnet)
+        failed = daemon.wait_for(lambda: _settled(daemon), "the job to fail")
+        staging_after_failure = list(small_disk.rglob(".revaer-staging-*"))
+        subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+        retried = daemon.cli("jobs", "retry", str(failed["id"]))
+        # The retry reopened the job before it answered: settled is the end.
+        done = daemon.wait_for(lambda: _settled(daemon), "the retried job")
+        history = daemon.api("GET", f"/v1/fs-jobs/{done['id']}")[1]["history"]
+    finally:
+        seeder.close()
+
+    library = small_disk / "Mixed"
+    assert failed["status"] == "failed", failed
+    assert failed["stage"] == "transfer"
+    assert failed["last_error"].startswith("ENOSPC"), failed
+    assert staging_after_failure == []
+    assert retried.returncode == 0, retried.stderr
+    assert done["status"] == "moved", done
+    after_retry = [
+        (h["stage"], h["outcome"])
+        for h in history[[h["outcome"] for h in history].index("failed") + 1 :]
+        if h["outcome"] in ("started", "done")
+    ]
+    assert after_retry[:4] == [
+        ("extract", "started"),
+        ("extract", "done"),
+        ("flatten", "started"),
+        ("flatten", "done"),
+    ]
+    assert (library / "Show.E04.mkv").read_bytes() == episode
+    assert (library / "big.bin").read_bytes() == (payload / "big.bin").read_bytes()
+    assert not list(small_disk.rglob(".revaer-staging-*"))
+    assert not [p for p in small_disk.rglob("*") if p.name.endswith(".revaer-part")]
