@@ -172,6 +172,11 @@ class FsOpsActor(pykka.ThreadingActor):
         if run is None:
             return
         try:
+            if error.startswith("EEXIST:"):
+                # libtorrent found a file at a destination before it moved
+                # anything: whatever is there is somebody else's.
+                self._failure(run, "transfer", _occupied(run, error))
+                return
             if run.plan is not None:
                 # libtorrent puts back what it moved; its partial copies stay
                 # at the destination under their final names unless removed.
@@ -403,10 +408,22 @@ class FsOpsActor(pykka.ThreadingActor):
             # A move cut short by a crash left partial copies at this plan's
             # destinations: they go, and what libtorrent finished (its source
             # gone) is kept and used. Nothing is ever moved over a file.
+            # TODO(a file filed by hand during the crash): one put at a
+            # planned destination before the crash counts as a partial copy.
             self._drop_partial_moves(run)
             keep_existing = keep_existing or any(
                 os.path.lexists(op.dst) for op in run.plan.ops if op.seeded
             )
+        else:
+            # The plan found every destination free and a failed attempt
+            # removed its own partial copies: a file there now is somebody
+            # else's, and a failed move must not take it for a partial copy.
+            taken = pipeline.occupied_destinations(run.plan)
+            if taken:
+                raise StageFailed(
+                    f"destination appeared while filing, left untouched: {taken[0]}",
+                    permanent=True,
+                )
         self._moves[record.info_hash] = run
         log.info(
             "fs job moving job_id=%d info_hash=%s dst=%s",
@@ -656,6 +673,16 @@ def _move_error(error: str) -> str:
     if named is None:
         return f"libtorrent: {error}"
     return f"{named[1]}: libtorrent: {named[2]}"
+
+
+def _occupied(run: _Run, error: str) -> StageFailed:
+    """A move libtorrent refused because a destination holds a file."""
+    taken = pipeline.occupied_destinations(run.plan) if run.plan else []
+    where = taken[0] if taken else _move_error(error)
+    return StageFailed(
+        f"EEXIST: destination appeared while filing, left untouched: {where}",
+        permanent=True,
+    )
 
 
 def _unexpected(run: _Run, stage: str, exc: Exception) -> StageFailed:

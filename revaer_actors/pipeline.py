@@ -714,6 +714,12 @@ def remove_partial_moves(plan_: Plan) -> list[str]:
     return removed
 
 
+def occupied_destinations(plan_: Plan) -> list[str]:
+    """The seeded destinations that hold something: libtorrent's to move
+    into, so anything there is not this job's until its move has begun."""
+    return [op.dst for op in plan_.ops if op.seeded and os.path.lexists(op.dst)]
+
+
 def remove_staging(plan_: Plan, job_id: int) -> None:
     """Drops this job's staging folder: only copies unpacked from archives
     that stay where they are, so nothing is lost."""

@@ -539,3 +539,57 @@ def test_a_job_retried_by_hand_at_transfer_unpacks_again_what_its_failure_droppe
     assert (library / "big.bin").read_bytes() == (payload / "big.bin").read_bytes()
     assert not list(small_disk.rglob(".revaer-staging-*"))
     assert not [p for p in small_disk.rglob("*") if p.name.endswith(".revaer-part")]
+
+
+def test_a_backoff_retry_in_move_mode_never_replaces_a_file_that_is_not_its_own(
+    tmp_path: Path,
+    database_url: str,
+    daemon_factory: list[Daemon],
+    small_disk: Path,
+) -> None:
+    subprocess.run(["mount", "-o", "remount,size=2m", str(small_disk)], check=True)
+    payload = make_payload(
+        tmp_path / "seed", "Big", {"a.bin": 1024 * 1024, "b.bin": 2 * 1024 * 1024}
+    )
+    seeder = Seeder(payload)
+    daemon = _start(
+        tmp_path,
+        database_url,
+        daemon_factory,
+        "[fsops]\nretry_limit = 3\nretry_base_seconds = 4\n",
+        ["--library-dir", str(small_disk)],
+    )
+    theirs = small_disk / "Big" / "a.bin"
+    try:
+        info_hash = daemon.cli("add", seeder.magnet).stdout.strip()
+        waiting = daemon.wait_for(
+            lambda: (j := daemon.cli_json("jobs")) and j[0]["next_retry_at"] and j[0],
+            "the first failure",
+        )
+        # Between the attempts the disk grows and somebody files their own
+        # a.bin where the plan put this torrent's.
+        subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+        theirs.parent.mkdir(exist_ok=True)
+        theirs.write_bytes(b"somebody else's")
+        placed_at = datetime.now(UTC)
+        job = daemon.wait_for(lambda: _settled(daemon), "the retried move")
+        history = daemon.api("GET", f"/v1/fs-jobs/{job['id']}")[1]["history"]
+        torrent = daemon.cli_json("status", info_hash)
+    finally:
+        seeder.close()
+
+    source = daemon.data_dir / "downloads" / info_hash / "Big"
+    assert waiting["last_error"].startswith("ENOSPC"), waiting
+    later_starts = [
+        datetime.fromisoformat(h["at"])
+        for h in history
+        if h["stage"] == "transfer" and h["outcome"] == "started"
+    ][1:]
+    assert later_starts and later_starts[0] > placed_at, "the retry came too soon"
+    assert theirs.read_bytes() == b"somebody else's"
+    assert job["status"] == "failed", job
+    assert str(theirs) in job["last_error"], job
+    for name in ("a.bin", "b.bin"):
+        assert (source / name).read_bytes() == (payload / name).read_bytes()
+    assert torrent["save_path"] == str(source.parent)
+    assert not (small_disk / "Big" / "b.bin").exists()
