@@ -403,6 +403,7 @@ class FsOpsActor(pykka.ThreadingActor):
         # libtorrent writes wherever the folders lead: check them once more.
         pipeline.check_folder_confined(run.plan, str(parent))
         pipeline.recheck_confined(run.plan)
+        pipeline.check_writable(parent, run.job.id)
         keep_existing = run.plan.keep_existing
         if run.crashed and run.resumed_at == "transfer":
             # A move cut short by a crash left partial copies at this plan's

@@ -469,6 +469,19 @@ def check_folder_confined(plan_: Plan, folder: str) -> None:
         )
 
 
+def check_writable(folder: Path, job_id: int) -> None:
+    """OSError (EACCES, EROFS, ...) naming `folder` unless a file can be made
+    in it: libtorrent reports a move refused there by the source file it was
+    reading (ENOENT), which misleads whoever reads the job's error."""
+    probe = folder / f".revaer-probe.{job_id}{TEMP_SUFFIX}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(folder)) from None
+    os.close(fd)
+    probe.unlink()
+
+
 # Extract.
 
 

@@ -593,3 +593,60 @@ def test_a_backoff_retry_in_move_mode_never_replaces_a_file_that_is_not_its_own(
         assert (source / name).read_bytes() == (payload / name).read_bytes()
     assert torrent["save_path"] == str(source.parent)
     assert not (small_disk / "Big" / "b.bin").exists()
+
+
+@pytest.fixture
+def unwritable_folder(tmp_path: Path) -> Iterator[Path]:
+    """library/tv, which nobody may write to: mode 0555, and, for root (whom
+    modes do not stop), a read-only tmpfs mounted over it."""
+    folder = tmp_path / "data" / "library" / "tv"
+    folder.mkdir(parents=True)
+    folder.chmod(0o555)
+    probe = folder / "probe"
+    try:
+        probe.write_bytes(b"")
+    except PermissionError:
+        yield folder
+        folder.chmod(0o755)
+        return
+    probe.unlink()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    assert mounted.returncode == 0, "needs to mount a tmpfs (root): " + mounted.stderr
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+    folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("transfer", ["copy", "move"])
+def test_a_library_folder_nobody_may_write_fails_the_job_plainly_and_keeps_the_source(
+    tmp_path: Path,
+    database_url: str,
+    daemon_factory: list[Daemon],
+    seeder: Seeder,
+    unwritable_folder: Path,
+    transfer: str,
+) -> None:
+    daemon = _start(
+        tmp_path,
+        database_url,
+        daemon_factory,
+        f'[fsops]\ntransfer = "{transfer}"\nretry_limit = 1\n',
+    )
+
+    info_hash = daemon.cli("add", seeder.magnet, "--category", "tv").stdout.strip()
+    job = daemon.wait_for(lambda: _settled(daemon), "the job to fail")
+    torrent = daemon.cli_json("status", info_hash)
+
+    download = daemon.data_dir / "downloads" / info_hash / "Show.S01"
+    assert job["status"] == "failed", job
+    assert job["stage"] == "transfer"
+    assert job["last_error"].split(":")[0] in ("EACCES", "EROFS"), job
+    assert str(unwritable_folder) in job["last_error"], job
+    assert _same_bytes(download, seeder.payload)
+    assert torrent["save_path"] == str(download.parent)
+    assert torrent["library_path"] is None
+    assert list(unwritable_folder.iterdir()) == []
