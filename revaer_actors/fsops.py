@@ -10,8 +10,10 @@ job files the same tree it planned, and a stage run twice leaves the same result
 seeding from the library; the job waits for libtorrent's answer between the
 start and the end of its transfer stage.
 
-Several actors run jobs side by side (`FsOpsPool`); a torrent always goes to the
-same actor, so one torrent never has two jobs running at once.
+Several actors run jobs side by side (`FsOpsPool`). A torrent with work under
+way stays with the actor that has it, so one torrent never has two jobs running
+at once; a torrent with none goes to an actor with nothing to do, so one large
+copy holds up only its own torrent.
 """
 
 from __future__ import annotations
@@ -67,8 +69,21 @@ class _Run:
     crashed: bool = False
 
 
+@dataclass
+class _Owner:
+    """The actor a torrent's work is with, and how much of it is queued."""
+
+    actor: int
+    # Messages routed to the actor for this torrent and not yet handled.
+    messages: int = 0
+    # The actor holds the torrent's job between messages (a move libtorrent
+    # is making, a retry timer): its next messages must reach the same actor.
+    kept: bool = False
+
+
 class Reservations:
-    """The library paths each unfinished job has planned, shared by the pool.
+    """What the pool's actors share: the library paths each unfinished job has
+    planned, and which actor each torrent's work is with.
 
     Two actors planning the same destination at once would both find it free;
     planning under one lock, against what the others hold, makes the second
@@ -78,6 +93,40 @@ class Reservations:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._held: dict[int, set[str]] = {}
+        self._owners: dict[str, _Owner] = {}
+
+    def route(self, info_hash: str, actors: int, preferred: int = 0) -> int:
+        """The actor for a message about this torrent, counted as queued.
+
+        A torrent with work queued or held stays where it is; any other goes
+        to the actor with the fewest messages queued, `preferred` first among
+        equals, so one long copy does not hold up another torrent's job.
+        """
+        with self._lock:
+            owner = self._owners.get(info_hash)
+            if owner is None:
+                queued = [0] * actors
+                for other in self._owners.values():
+                    queued[other.actor] += other.messages
+                order = [preferred % actors] + list(range(actors))
+                owner = _Owner(min(order, key=lambda actor: queued[actor]))
+                self._owners[info_hash] = owner
+            owner.messages += 1
+            return owner.actor
+
+    def handled(self, info_hash: str, kept: bool, counted: bool = True) -> None:
+        """An actor finished a message about this torrent (`counted` when the
+        pool routed it); a torrent nothing is queued for or held is free to go
+        to any actor next time."""
+        with self._lock:
+            owner = self._owners.get(info_hash)
+            if owner is None:
+                return
+            if counted:
+                owner.messages -= 1
+            owner.kept = kept
+            if owner.messages <= 0 and not kept:
+                del self._owners[info_hash]
 
     def plan(self, job_id: int, make: Callable[[frozenset[str]], Plan]) -> Plan:
         with self._lock:
@@ -142,8 +191,59 @@ class FsOpsActor(pykka.ThreadingActor):
 
     # Messages.
 
+    # The pool counts each message it routes to this actor; every one of them
+    # tells the pool when it is handled, whatever happened (`_handled`).
+
     def post_process(self, record: TorrentRecord) -> None:
         """Files a completed torrent; told, so failures are logged here."""
+        try:
+            self._file(record)
+        finally:
+            self._handled(record.info_hash)
+
+    def retry_due(self, info_hash: str) -> None:
+        # Sent by this actor's own timer, not routed by the pool: not counted.
+        try:
+            self._timers.pop(info_hash, None)
+            record = self._records.get(info_hash)
+            if record is not None:
+                self._file(record)
+        finally:
+            self._handled(info_hash, counted=False)
+
+    def storage_moved(self, info_hash: str, path: str) -> None:
+        try:
+            self._storage_moved(info_hash)
+        finally:
+            self._handled(info_hash)
+
+    def storage_move_failed(self, info_hash: str, error: str) -> None:
+        try:
+            self._storage_move_failed(info_hash, error)
+        finally:
+            self._handled(info_hash)
+
+    def forget(self, info_hash: str) -> None:
+        """The torrent was removed: its job went with it. Every actor of the
+        pool is told (not counted), as any of them may have run its job."""
+        self._moves.pop(info_hash, None)
+        self._records.pop(info_hash, None)
+        job_id = self._job_ids.pop(info_hash, None)
+        if job_id is not None:
+            self._reservations.release(job_id)
+        timer = self._timers.pop(info_hash, None)
+        if timer is not None:
+            timer.cancel()
+        self._handled(info_hash, counted=False)
+
+    def _handled(self, info_hash: str, counted: bool = True) -> None:
+        kept = info_hash in self._moves or info_hash in self._timers
+        if not kept:
+            # Nothing waits for a timer: the next run may be another actor's.
+            self._records.pop(info_hash, None)
+        self._reservations.handled(info_hash, kept, counted)
+
+    def _file(self, record: TorrentRecord) -> None:
         self._records[record.info_hash] = record
         try:
             self._post_process(record)
@@ -152,13 +252,7 @@ class FsOpsActor(pykka.ThreadingActor):
             self._set_running(record.info_hash, False)
             log.warning("fs job deferred info_hash=%s cause=%s", record.info_hash, exc)
 
-    def retry_due(self, info_hash: str) -> None:
-        self._timers.pop(info_hash, None)
-        record = self._records.get(info_hash)
-        if record is not None:
-            self.post_process(record)
-
-    def storage_moved(self, info_hash: str, path: str) -> None:
+    def _storage_moved(self, info_hash: str) -> None:
         run = self._moves.pop(info_hash, None)
         if run is None:
             return
@@ -167,7 +261,7 @@ class FsOpsActor(pykka.ThreadingActor):
         except RevaerError as exc:
             _not_recorded(run.job, exc)
 
-    def storage_move_failed(self, info_hash: str, error: str) -> None:
+    def _storage_move_failed(self, info_hash: str, error: str) -> None:
         run = self._moves.pop(info_hash, None)
         if run is None:
             return
@@ -185,17 +279,6 @@ class FsOpsActor(pykka.ThreadingActor):
             self._failure(run, "transfer", StageFailed(_move_error(error)))
         except RevaerError as exc:
             _not_recorded(run.job, exc)
-
-    def forget(self, info_hash: str) -> None:
-        """The torrent was removed: its job went with it."""
-        self._moves.pop(info_hash, None)
-        self._records.pop(info_hash, None)
-        job_id = self._job_ids.pop(info_hash, None)
-        if job_id is not None:
-            self._reservations.release(job_id)
-        timer = self._timers.pop(info_hash, None)
-        if timer is not None:
-            timer.cancel()
 
     # The job.
 
@@ -713,7 +796,8 @@ def _not_recorded(job: JobRecord, exc: RevaerError) -> None:
 
 
 class FsOpsPool:
-    """A few FsOps actors; each torrent always goes to the same one.
+    """A few FsOps actors. A torrent whose work is under way stays with its
+    actor (one job per torrent at a time); any other goes to an idle one.
 
     It offers the actor's messages, so the orchestrator and the torrent actors
     use it as they would one actor's proxy.
@@ -724,7 +808,11 @@ class FsOpsPool:
         self._proxies = [start(self.reservations) for _ in range(max(1, workers))]
 
     def _for(self, info_hash: str) -> Any:
-        return self._proxies[zlib.crc32(info_hash.encode()) % len(self._proxies)]
+        # Among idle actors the same torrent tends to the same one, which
+        # keeps a quiet pool's logs easy to follow.
+        preferred = zlib.crc32(info_hash.encode())
+        actor = self.reservations.route(info_hash, len(self._proxies), preferred)
+        return self._proxies[actor]
 
     def subscribe(self, *args: Any) -> Any:
         for proxy in self._proxies:
@@ -741,7 +829,7 @@ class FsOpsPool:
         return self._for(info_hash).storage_move_failed(info_hash, error)
 
     def forget(self, info_hash: str) -> Any:
-        return self._for(info_hash).forget(info_hash)
+        return [proxy.forget(info_hash) for proxy in self._proxies]
 
     @property
     def actor_ref(self) -> FsOpsPool:

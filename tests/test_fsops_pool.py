@@ -1,5 +1,6 @@
 """The pool of FsOps actors on a real database and real files: jobs of different
-torrents run side by side, and a torrent never has two runs at once.
+torrents run side by side, a torrent never has two runs at once, and a long job
+holds up only its own torrent.
 
 The actors are started as the daemon starts them and talk by real messages;
 the test listens where the orchestrator would (the `running` callback every
@@ -106,8 +107,8 @@ class Pool:
         self.persistence.add_torrent(record).get(timeout=WAIT)
         return record
 
-    def settled(self, info_hash: str) -> JobRecord:
-        deadline = time.monotonic() + WAIT
+    def settled(self, info_hash: str, timeout: float = WAIT) -> JobRecord:
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             job: JobRecord | None = self.persistence.latest_job(info_hash).get(
                 timeout=WAIT
@@ -244,3 +245,56 @@ def test_a_torrent_never_has_two_runs_at_once_however_often_it_is_asked(
     expected = [(s, o) for s in STAGES for o in ("started", "done")]
     assert _stages(pool.history(job.id)) == expected
     assert _same_bytes(library, record)
+
+
+def test_a_long_job_holds_up_only_its_own_torrent_while_another_actor_is_idle(
+    pool: Pool,
+) -> None:
+    # Two torrents that hashing the info hash would put on the same actor.
+    slow, quick = _hashes(2, slot=0)
+    records = [pool.torrent(slow, "Slow"), pool.torrent(quick, "Quick")]
+    started = threading.Event()
+    release = threading.Event()
+
+    def on_running(info_hash: str, running: bool) -> None:
+        # The slow torrent's job stands for a large copy: it goes on only once
+        # the test lets it, after the quick one has been filed (or given up).
+        if info_hash == slow and running and not started.is_set():
+            started.set()
+            release.wait(WAIT)
+
+    fsops = pool.start(on_running)
+    fsops.post_process(records[0])
+    assert started.wait(WAIT)
+    fsops.post_process(records[1])
+    try:
+        quick_job = pool.settled(quick, timeout=20)
+    finally:
+        release.set()
+    slow_job = pool.settled(slow)
+
+    assert quick_job.status.value == "moved", quick_job
+    assert slow_job.status.value == "moved", slow_job
+    for record in records:
+        assert _same_bytes(pool.folders.library / record.name, record)
+    # The quick job finished before the slow one was let go.
+    assert pool.history(quick_job.id)[-1]["at"] < pool.history(slow_job.id)[1]["at"]
+
+
+def test_a_torrent_whose_job_waits_between_messages_keeps_its_actor() -> None:
+    from revaer_actors.fsops import Reservations
+
+    routes = Reservations()
+    waiting = routes.route("waiting", 2, preferred=0)
+    # Its job now waits for libtorrent's move or for its retry timer.
+    routes.handled("waiting", kept=True)
+    busy = routes.route("busy", 2, preferred=0)
+
+    assert (waiting, busy) == (0, 0)
+    # Actor 1 is idle, but the waiting job's next message must find it.
+    assert routes.route("waiting", 2, preferred=1) == 0
+    assert routes.route("new", 2, preferred=0) == 1
+    routes.handled("waiting", kept=False)
+    routes.handled("busy", kept=False)
+    routes.handled("new", kept=False)
+    assert routes.route("waiting", 2, preferred=1) == 1
