@@ -62,6 +62,7 @@ class Pool:
     settings: FsOpsSettings
     fsops: FsOpsPool | None = None
     relocated: dict[str, str] = field(default_factory=dict)
+    session: Any = None
 
     def start(self, on_running: Callable[[str, bool], object]) -> FsOpsPool:
         events = EventHub()
@@ -69,7 +70,7 @@ class Pool:
             self.settings.workers,
             lambda reservations: FsOpsActor.start(
                 self.persistence,
-                None,
+                self.session,
                 self.folders,
                 self.settings,
                 events,
@@ -146,6 +147,8 @@ def pool(tmp_path: Path, database_url: str) -> Iterator[Pool]:
     finally:
         if made.fsops is not None:
             made.fsops.stop(timeout=WAIT)
+        if made.session is not None:
+            made.session.actor_ref.stop(timeout=WAIT)
         persistence.actor_ref.stop(timeout=WAIT)
         connections.close()
 
@@ -298,3 +301,85 @@ def test_a_torrent_whose_job_waits_between_messages_keeps_its_actor() -> None:
     routes.handled("busy", kept=False)
     routes.handled("new", kept=False)
     assert routes.route("waiting", 2, preferred=1) == 1
+
+
+def test_a_file_that_appears_as_libtorrent_starts_moving_is_refused_and_kept(
+    pool: Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Move mode with a real libtorrent session: a file filed by somebody else
+    after FsOps looked and before libtorrent did makes libtorrent refuse the
+    move (fail_if_exist), and that file is not taken for a partial copy."""
+    import libtorrent as lt
+
+    from revaer_actors import pipeline
+    from revaer_actors.domain import StorageMoved, StorageMoveFailed
+    from revaer_actors.session import EngineAdd, SessionActor
+    from revaer_actors.settings import Settings
+    from revaer_actors.sources import files_of
+    from tests.seeder import make_payload, make_torrent
+
+    source = make_payload(
+        pool.folders.downloads / "ready", "Race", {"a.bin": 300_000, "b.txt": 99}
+    )
+    metainfo = make_torrent(source, v1_only=True)
+    info = lt.torrent_info(metainfo)
+    info_hash = str(info.info_hashes().v1)
+    record = TorrentRecord(
+        info_hash=info_hash,
+        name="Race",
+        state=TorrentState.SEEDING,
+        save_path=str(source.parent),
+        added_at=datetime.now(UTC),
+        metainfo=metainfo,
+        files=files_of(info),
+    )
+    pool.persistence.add_torrent(record).get(timeout=WAIT)
+    local = Settings(
+        listen="127.0.0.1:0", dht=False, lsd=False, upnp=False, natpmp=False
+    )
+    pool.session = SessionActor.start(local).proxy()
+    pool.settings = FsOpsSettings(defaults=Policy(transfer="move"), retry_limit=3)
+    fsops = pool.start(lambda info_hash, running: None)
+
+    def engine_event(event: object) -> None:
+        if isinstance(event, StorageMoved):
+            fsops.storage_moved(event.info_hash, event.path)
+        elif isinstance(event, StorageMoveFailed):
+            fsops.storage_move_failed(event.info_hash, event.error)
+
+    pool.session.subscribe(engine_event).get(timeout=WAIT)
+    pool.session.add_torrent(
+        EngineAdd(info_hash, str(source.parent), metainfo=metainfo)
+    ).get(timeout=WAIT)
+    theirs = pool.folders.library / "Race" / "a.bin"
+    real = pipeline.occupied_destinations
+    looked = 0
+
+    def injected_race_occupied_destinations(plan: pipeline.Plan) -> list[str]:
+        # The race cannot be timed on demand: the file is filed the moment
+        # FsOps has looked, so only libtorrent's own check can find it.
+        nonlocal looked
+        found = real(plan)
+        looked += 1
+        if looked == 1:
+            theirs.parent.mkdir(parents=True, exist_ok=True)
+            theirs.write_bytes(b"somebody else's")
+        return found
+
+    monkeypatch.setattr(
+        pipeline, "occupied_destinations", injected_race_occupied_destinations
+    )
+    fsops.post_process(record)
+    job = pool.settled(info_hash)
+
+    assert job.status.value == "failed", job
+    assert job.last_error is not None
+    assert job.last_error.startswith("EEXIST: destination appeared while filing")
+    assert str(theirs) in job.last_error
+    assert job.attempt == 1
+    assert theirs.read_bytes() == b"somebody else's"
+    assert sorted(p.name for p in (pool.folders.library / "Race").iterdir()) == [
+        "a.bin"
+    ]
+    for name, size in (("a.bin", 300_000), ("b.txt", 99)):
+        assert (source / name).stat().st_size == size
