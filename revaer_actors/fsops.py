@@ -10,8 +10,10 @@ job files the same tree it planned, and a stage run twice leaves the same result
 seeding from the library; the job waits for libtorrent's answer between the
 start and the end of its transfer stage.
 
-Several actors run jobs side by side (`FsOpsPool`); a torrent always goes to the
-same actor, so one torrent never has two jobs running at once.
+Several actors run jobs side by side (`FsOpsPool`). A torrent with work under
+way stays with the actor that has it, so one torrent never has two jobs running
+at once; a torrent with none goes to an actor with nothing to do, so one large
+copy holds up only its own torrent.
 """
 
 from __future__ import annotations
@@ -68,8 +70,21 @@ class _Run:
     crashed: bool = False
 
 
+@dataclass
+class _Owner:
+    """The actor a torrent's work is with, and how much of it is queued."""
+
+    actor: int
+    # Messages routed to the actor for this torrent and not yet handled.
+    messages: int = 0
+    # The actor holds the torrent's job between messages (a move libtorrent
+    # is making, a retry timer): its next messages must reach the same actor.
+    kept: bool = False
+
+
 class Reservations:
-    """The library paths each unfinished job has planned, shared by the pool.
+    """What the pool's actors share: the library paths each unfinished job has
+    planned, and which actor each torrent's work is with.
 
     Two actors planning the same destination at once would both find it free;
     planning under one lock, against what the others hold, makes the second
@@ -79,6 +94,40 @@ class Reservations:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._held: dict[int, set[str]] = {}
+        self._owners: dict[str, _Owner] = {}
+
+    def route(self, info_hash: str, actors: int, preferred: int = 0) -> int:
+        """The actor for a message about this torrent, counted as queued.
+
+        A torrent with work queued or held stays where it is; any other goes
+        to the actor with the fewest messages queued, `preferred` first among
+        equals, so one long copy does not hold up another torrent's job.
+        """
+        with self._lock:
+            owner = self._owners.get(info_hash)
+            if owner is None:
+                queued = [0] * actors
+                for other in self._owners.values():
+                    queued[other.actor] += other.messages
+                order = [preferred % actors] + list(range(actors))
+                owner = _Owner(min(order, key=lambda actor: queued[actor]))
+                self._owners[info_hash] = owner
+            owner.messages += 1
+            return owner.actor
+
+    def handled(self, info_hash: str, kept: bool, counted: bool = True) -> None:
+        """An actor finished a message about this torrent (`counted` when the
+        pool routed it); a torrent nothing is queued for or held is free to go
+        to any actor next time."""
+        with self._lock:
+            owner = self._owners.get(info_hash)
+            if owner is None:
+                return
+            if counted:
+                owner.messages -= 1
+            owner.kept = kept
+            if owner.messages <= 0 and not kept:
+                del self._owners[info_hash]
 
     def plan(self, job_id: int, make: Callable[[frozenset[str]], Plan]) -> Plan:
         with self._lock:
@@ -144,50 +193,45 @@ class FsOpsActor(pykka.ThreadingActor):
     # Messages.
 
     def probe(self) -> dict[str, Any]:
-        """A cheap answer for /health/full: proves the actor is serving."""
+        """A cheap answer for /health/full: proves the actor is serving. Sent to
+        every worker directly, not routed by the pool: not counted."""
         return {"waiting_for_engine_moves": len(self._moves)}
+
+    # The pool counts each message it routes to this actor; every one of them
+    # tells the pool when it is handled, whatever happened (`_handled`).
 
     def post_process(self, record: TorrentRecord) -> None:
         """Files a completed torrent; told, so failures are logged here."""
-        self._records[record.info_hash] = record
         try:
-            self._post_process(record)
-        except RevaerError as exc:
-            # The database is down: the orchestrator asks again once it is back.
-            self._set_running(record.info_hash, False)
-            log.warning("fs job deferred info_hash=%s cause=%s", record.info_hash, exc)
+            self._file(record)
+        finally:
+            self._handled(record.info_hash)
 
     def retry_due(self, info_hash: str) -> None:
-        self._timers.pop(info_hash, None)
-        record = self._records.get(info_hash)
-        if record is not None:
-            self.post_process(record)
+        # Sent by this actor's own timer, not routed by the pool: not counted.
+        try:
+            self._timers.pop(info_hash, None)
+            record = self._records.get(info_hash)
+            if record is not None:
+                self._file(record)
+        finally:
+            self._handled(info_hash, counted=False)
 
     def storage_moved(self, info_hash: str, path: str) -> None:
-        run = self._moves.pop(info_hash, None)
-        if run is None:
-            return
         try:
-            self._after_move(run)
-        except RevaerError as exc:
-            _not_recorded(run.job, exc)
+            self._storage_moved(info_hash)
+        finally:
+            self._handled(info_hash)
 
     def storage_move_failed(self, info_hash: str, error: str) -> None:
-        run = self._moves.pop(info_hash, None)
-        if run is None:
-            return
         try:
-            if run.plan is not None:
-                # libtorrent puts back what it moved; its partial copies stay
-                # at the destination under their final names unless removed.
-                self._drop_partial_moves(run)
-                pipeline.remove_empty_folders(run.plan)
-            self._failure(run, "transfer", StageFailed(_move_error(error)))
-        except RevaerError as exc:
-            _not_recorded(run.job, exc)
+            self._storage_move_failed(info_hash, error)
+        finally:
+            self._handled(info_hash)
 
     def forget(self, info_hash: str) -> None:
-        """The torrent was removed: its job went with it."""
+        """The torrent was removed: its job went with it. Every actor of the
+        pool is told (not counted), as any of them may have run its job."""
         self._moves.pop(info_hash, None)
         self._records.pop(info_hash, None)
         job_id = self._job_ids.pop(info_hash, None)
@@ -196,6 +240,51 @@ class FsOpsActor(pykka.ThreadingActor):
         timer = self._timers.pop(info_hash, None)
         if timer is not None:
             timer.cancel()
+        self._handled(info_hash, counted=False)
+
+    def _handled(self, info_hash: str, counted: bool = True) -> None:
+        kept = info_hash in self._moves or info_hash in self._timers
+        if not kept:
+            # Nothing waits for a timer: the next run may be another actor's.
+            self._records.pop(info_hash, None)
+        self._reservations.handled(info_hash, kept, counted)
+
+    def _file(self, record: TorrentRecord) -> None:
+        self._records[record.info_hash] = record
+        try:
+            self._post_process(record)
+        except RevaerError as exc:
+            # The database is down: the orchestrator asks again once it is back.
+            self._set_running(record.info_hash, False)
+            log.warning("fs job deferred info_hash=%s cause=%s", record.info_hash, exc)
+
+    def _storage_moved(self, info_hash: str) -> None:
+        run = self._moves.pop(info_hash, None)
+        if run is None:
+            return
+        try:
+            self._after_move(run)
+        except RevaerError as exc:
+            _not_recorded(run.job, exc)
+
+    def _storage_move_failed(self, info_hash: str, error: str) -> None:
+        run = self._moves.pop(info_hash, None)
+        if run is None:
+            return
+        try:
+            if error.startswith("EEXIST:"):
+                # libtorrent found a file at a destination before it moved
+                # anything: whatever is there is somebody else's.
+                self._failure(run, "transfer", _occupied(run, error))
+                return
+            if run.plan is not None:
+                # libtorrent puts back what it moved; its partial copies stay
+                # at the destination under their final names unless removed.
+                self._drop_partial_moves(run)
+                pipeline.remove_empty_folders(run.plan)
+            self._failure(run, "transfer", StageFailed(_move_error(error)))
+        except RevaerError as exc:
+            _not_recorded(run.job, exc)
 
     # The job.
 
@@ -406,15 +495,28 @@ class FsOpsActor(pykka.ThreadingActor):
         # libtorrent writes wherever the folders lead: check them once more.
         pipeline.check_folder_confined(run.plan, str(parent))
         pipeline.recheck_confined(run.plan)
+        pipeline.check_writable(parent, run.job.id)
         keep_existing = run.plan.keep_existing
         if run.crashed and run.resumed_at == "transfer":
             # A move cut short by a crash left partial copies at this plan's
             # destinations: they go, and what libtorrent finished (its source
             # gone) is kept and used. Nothing is ever moved over a file.
+            # TODO(a file filed by hand during the crash): one put at a
+            # planned destination before the crash counts as a partial copy.
             self._drop_partial_moves(run)
             keep_existing = keep_existing or any(
                 os.path.lexists(op.dst) for op in run.plan.ops if op.seeded
             )
+        else:
+            # The plan found every destination free and a failed attempt
+            # removed its own partial copies: a file there now is somebody
+            # else's, and a failed move must not take it for a partial copy.
+            taken = pipeline.occupied_destinations(run.plan)
+            if taken:
+                raise StageFailed(
+                    f"destination appeared while filing, left untouched: {taken[0]}",
+                    permanent=True,
+                )
         self._moves[record.info_hash] = run
         log.info(
             "fs job moving job_id=%d info_hash=%s dst=%s",
@@ -670,6 +772,16 @@ def _move_error(error: str) -> str:
     return f"{named[1]}: libtorrent: {named[2]}"
 
 
+def _occupied(run: _Run, error: str) -> StageFailed:
+    """A move libtorrent refused because a destination holds a file."""
+    taken = pipeline.occupied_destinations(run.plan) if run.plan else []
+    where = taken[0] if taken else _move_error(error)
+    return StageFailed(
+        f"EEXIST: destination appeared while filing, left untouched: {where}",
+        permanent=True,
+    )
+
+
 def _unexpected(run: _Run, stage: str, exc: Exception) -> StageFailed:
     """An error no stage expected: logged in full, and the job fails with it
     rather than staying "moving" with the error lost in an actor's future."""
@@ -697,7 +809,8 @@ def _not_recorded(job: JobRecord, exc: RevaerError) -> None:
 
 
 class FsOpsPool:
-    """A few FsOps actors; each torrent always goes to the same one.
+    """A few FsOps actors. A torrent whose work is under way stays with its
+    actor (one job per torrent at a time); any other goes to an idle one.
 
     It offers the actor's messages, so the orchestrator and the torrent actors
     use it as they would one actor's proxy.
@@ -708,7 +821,11 @@ class FsOpsPool:
         self._proxies = [start(self.reservations) for _ in range(max(1, workers))]
 
     def _for(self, info_hash: str) -> Any:
-        return self._proxies[zlib.crc32(info_hash.encode()) % len(self._proxies)]
+        # Among idle actors the same torrent tends to the same one, which
+        # keeps a quiet pool's logs easy to follow.
+        preferred = zlib.crc32(info_hash.encode())
+        actor = self.reservations.route(info_hash, len(self._proxies), preferred)
+        return self._proxies[actor]
 
     def subscribe(self, *args: Any) -> Any:
         for proxy in self._proxies:
@@ -725,7 +842,7 @@ class FsOpsPool:
         return self._for(info_hash).storage_move_failed(info_hash, error)
 
     def forget(self, info_hash: str) -> Any:
-        return self._for(info_hash).forget(info_hash)
+        return [proxy.forget(info_hash) for proxy in self._proxies]
 
     def probe(self) -> list[Any]:
         """One probe future per worker, for /health/full to time."""

@@ -490,6 +490,19 @@ def check_folder_confined(plan_: Plan, folder: str) -> None:
         )
 
 
+def check_writable(folder: Path, job_id: int) -> None:
+    """OSError (EACCES, EROFS, ...) naming `folder` unless a file can be made
+    in it: libtorrent reports a move refused there by the source file it was
+    reading (ENOENT), which misleads whoever reads the job's error."""
+    probe = folder / f".revaer-probe.{job_id}{TEMP_SUFFIX}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(folder)) from None
+    os.close(fd)
+    probe.unlink()
+
+
 # Extract.
 
 
@@ -733,6 +746,12 @@ def remove_partial_moves(plan_: Plan) -> list[str]:
         os.unlink(op.dst)
         removed.append(op.dst)
     return removed
+
+
+def occupied_destinations(plan_: Plan) -> list[str]:
+    """The seeded destinations that hold something: libtorrent's to move
+    into, so anything there is not this job's until its move has begun."""
+    return [op.dst for op in plan_.ops if op.seeded and os.path.lexists(op.dst)]
 
 
 def remove_staging(plan_: Plan, job_id: int) -> None:

@@ -593,7 +593,12 @@ class SessionActor(pykka.ThreadingActor):
         self._emit(StorageMoved(info_hash, alert.storage_path()))
 
     def _on_storage_move_failed(self, alert: Any) -> None:
-        self._emit(StorageMoveFailed(self._alert_hash(alert), _named_error(alert)))
+        error = _named_error(alert)
+        if alert.op == lt.operation_t.file_stat and alert.error.value() == 0:
+            # fail_if_exist found a file at the destination (the stat that
+            # found it succeeded) and moved nothing: "Success" would mislead.
+            error = f"EEXIST: {alert.message()}"
+        self._emit(StorageMoveFailed(self._alert_hash(alert), error))
 
     def _on_tracker_error(self, alert: Any) -> None:
         self._emit(

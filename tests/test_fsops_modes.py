@@ -480,3 +480,173 @@ def test_a_full_library_disk_in_move_mode_leaves_no_partial_copy_and_names_enosp
     for name in ("a.bin", "b.bin"):
         assert (source / name).read_bytes() == (payload / name).read_bytes()
     assert torrent["save_path"] == str(source.parent)
+
+
+def test_a_job_retried_by_hand_at_transfer_unpacks_again_what_its_failure_dropped(
+    tmp_path: Path,
+    database_url: str,
+    daemon_factory: list[Daemon],
+    small_disk: Path,
+) -> None:
+    # The archive unpacks into the library's staging folder, which fits the
+    # 1 MiB disk; the plain 3 MiB file after it does not, so the job fails at
+    # transfer, and failing for good drops the unpacked copies.
+    episode = os.urandom(200_000)
+    made = tmp_path / "made"
+    made.mkdir()
+    archive = archive_maker.make_7z(made / "ep.7z", {"Show.E04.mkv": episode})
+    payload = make_payload(tmp_path / "seed", "Mixed", {"big.bin": 3 * 1024 * 1024})
+    (payload / "ep.7z").write_bytes(archive.read_bytes())
+    seeder = Seeder(payload)
+    daemon = _start(
+        tmp_path,
+        database_url,
+        daemon_factory,
+        '[fsops]\ntransfer = "copy"\nextract = true\nretry_limit = 1\n',
+        ["--library-dir", str(small_disk)],
+    )
+    try:
+        daemon.cli("add", seeder.magnet)
+        failed = daemon.wait_for(lambda: _settled(daemon), "the job to fail")
+        staging_after_failure = list(small_disk.rglob(".revaer-staging-*"))
+        subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+        retried = daemon.cli("jobs", "retry", str(failed["id"]))
+        # The retry reopened the job before it answered: settled is the end.
+        done = daemon.wait_for(lambda: _settled(daemon), "the retried job")
+        history = daemon.api("GET", f"/v1/fs-jobs/{done['id']}")[1]["history"]
+    finally:
+        seeder.close()
+
+    library = small_disk / "Mixed"
+    assert failed["status"] == "failed", failed
+    assert failed["stage"] == "transfer"
+    assert failed["last_error"].startswith("ENOSPC"), failed
+    assert staging_after_failure == []
+    assert retried.returncode == 0, retried.stderr
+    assert done["status"] == "moved", done
+    after_retry = [
+        (h["stage"], h["outcome"])
+        for h in history[[h["outcome"] for h in history].index("failed") + 1 :]
+        if h["outcome"] in ("started", "done")
+    ]
+    assert after_retry[:4] == [
+        ("extract", "started"),
+        ("extract", "done"),
+        ("flatten", "started"),
+        ("flatten", "done"),
+    ]
+    assert (library / "Show.E04.mkv").read_bytes() == episode
+    assert (library / "big.bin").read_bytes() == (payload / "big.bin").read_bytes()
+    assert not list(small_disk.rglob(".revaer-staging-*"))
+    assert not [p for p in small_disk.rglob("*") if p.name.endswith(".revaer-part")]
+
+
+def test_a_backoff_retry_in_move_mode_never_replaces_a_file_that_is_not_its_own(
+    tmp_path: Path,
+    database_url: str,
+    daemon_factory: list[Daemon],
+    small_disk: Path,
+) -> None:
+    subprocess.run(["mount", "-o", "remount,size=2m", str(small_disk)], check=True)
+    payload = make_payload(
+        tmp_path / "seed", "Big", {"a.bin": 1024 * 1024, "b.bin": 2 * 1024 * 1024}
+    )
+    seeder = Seeder(payload)
+    daemon = _start(
+        tmp_path,
+        database_url,
+        daemon_factory,
+        "[fsops]\nretry_limit = 3\nretry_base_seconds = 4\n",
+        ["--library-dir", str(small_disk)],
+    )
+    theirs = small_disk / "Big" / "a.bin"
+    try:
+        info_hash = daemon.cli("add", seeder.magnet).stdout.strip()
+        waiting = daemon.wait_for(
+            lambda: (j := daemon.cli_json("jobs")) and j[0]["next_retry_at"] and j[0],
+            "the first failure",
+        )
+        # Between the attempts the disk grows and somebody files their own
+        # a.bin where the plan put this torrent's.
+        subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+        theirs.parent.mkdir(exist_ok=True)
+        theirs.write_bytes(b"somebody else's")
+        placed_at = datetime.now(UTC)
+        job = daemon.wait_for(lambda: _settled(daemon), "the retried move")
+        history = daemon.api("GET", f"/v1/fs-jobs/{job['id']}")[1]["history"]
+        torrent = daemon.cli_json("status", info_hash)
+    finally:
+        seeder.close()
+
+    source = daemon.data_dir / "downloads" / info_hash / "Big"
+    assert waiting["last_error"].startswith("ENOSPC"), waiting
+    later_starts = [
+        datetime.fromisoformat(h["at"])
+        for h in history
+        if h["stage"] == "transfer" and h["outcome"] == "started"
+    ][1:]
+    assert later_starts and later_starts[0] > placed_at, "the retry came too soon"
+    assert theirs.read_bytes() == b"somebody else's"
+    assert job["status"] == "failed", job
+    assert str(theirs) in job["last_error"], job
+    for name in ("a.bin", "b.bin"):
+        assert (source / name).read_bytes() == (payload / name).read_bytes()
+    assert torrent["save_path"] == str(source.parent)
+    assert not (small_disk / "Big" / "b.bin").exists()
+
+
+@pytest.fixture
+def unwritable_folder(tmp_path: Path) -> Iterator[Path]:
+    """library/tv, which nobody may write to: mode 0555, and, for root (whom
+    modes do not stop), a read-only tmpfs mounted over it."""
+    folder = tmp_path / "data" / "library" / "tv"
+    folder.mkdir(parents=True)
+    folder.chmod(0o555)
+    probe = folder / "probe"
+    try:
+        probe.write_bytes(b"")
+    except PermissionError:
+        yield folder
+        folder.chmod(0o755)
+        return
+    probe.unlink()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    assert mounted.returncode == 0, "needs to mount a tmpfs (root): " + mounted.stderr
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+    folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("transfer", ["copy", "move"])
+def test_a_library_folder_nobody_may_write_fails_the_job_plainly_and_keeps_the_source(
+    tmp_path: Path,
+    database_url: str,
+    daemon_factory: list[Daemon],
+    seeder: Seeder,
+    unwritable_folder: Path,
+    transfer: str,
+) -> None:
+    daemon = _start(
+        tmp_path,
+        database_url,
+        daemon_factory,
+        f'[fsops]\ntransfer = "{transfer}"\nretry_limit = 1\n',
+    )
+
+    info_hash = daemon.cli("add", seeder.magnet, "--category", "tv").stdout.strip()
+    job = daemon.wait_for(lambda: _settled(daemon), "the job to fail")
+    torrent = daemon.cli_json("status", info_hash)
+
+    download = daemon.data_dir / "downloads" / info_hash / "Show.S01"
+    assert job["status"] == "failed", job
+    assert job["stage"] == "transfer"
+    assert job["last_error"].split(":")[0] in ("EACCES", "EROFS"), job
+    assert str(unwritable_folder) in job["last_error"], job
+    assert _same_bytes(download, seeder.payload)
+    assert torrent["save_path"] == str(download.parent)
+    assert torrent["library_path"] is None
+    assert list(unwritable_folder.iterdir()) == []

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from revaer_actors.config import load_config
@@ -141,34 +141,177 @@ def test_a_value_never_adds_a_folder_nor_a_separator(
         assert not any(ord(ch) < 32 for ch in segment)
 
 
-_templates = st.lists(
-    st.sampled_from(
-        ["{name}", "{category}", "{tags}", "{added:%Y}", "{info_hash}", "..", ".", "x"]
+# Path confinement, both ways: whatever is hostile is refused or lands strictly
+# inside the library, and ordinary names are accepted where the template says.
+
+_HOSTILE_PIECES = [
+    "..",
+    ".",
+    "",
+    " ",
+    "/",
+    "/etc",
+    "../..",
+    "a/../../b",
+    "\x00",
+    "a\x00b",
+    "\\",
+    "..\\..",
+    "C:\\Windows",
+    "\u202e",
+    "é",
+    "日本語",
+    "x" * 256,
+    "é" * 128,
+    "~",
+]
+_hostile = st.one_of(st.sampled_from(_HOSTILE_PIECES), st.text(max_size=40))
+_hostile_segment = st.lists(_hostile, min_size=1, max_size=3).map("".join)
+
+
+def _plainly_usable(segments: tuple[str, ...]) -> bool:
+    """What a confine must accept: names a Linux folder can hold, none of
+    them a step up or a separator."""
+    return bool(segments) and all(
+        s not in ("", ".", "..")
+        and "/" not in s
+        and "\x00" not in s
+        and len(s.encode()) <= 255
+        for s in segments
+    )
+
+
+def _library(factory: pytest.TempPathFactory) -> Path:
+    library = factory.getbasetemp() / "library"
+    (library / "tv").mkdir(parents=True, exist_ok=True)
+    return library
+
+
+@example(segments=["..", "x"])
+@example(segments=["tv", "..", ".."])
+@example(segments=["/etc", "passwd"])
+@example(segments=["a\x00b"])
+@example(segments=["Show S01.E01"])
+@given(segments=st.lists(_hostile_segment, min_size=0, max_size=4))
+def test_confine_refuses_exactly_what_could_leave_or_is_not_a_name(
+    tmp_path_factory: pytest.TempPathFactory, segments: list[str]
+) -> None:
+    library = _library(tmp_path_factory)
+    root = library.resolve()
+    usable = _plainly_usable(tuple(segments))
+
+    try:
+        path = confine(library, tuple(segments))
+    except InvalidInput:
+        assert not usable, f"refused a usable destination {segments!r}"
+        return
+
+    landing = path.resolve()
+    assert landing.is_relative_to(root) and landing != root, segments
+    if usable:
+        assert path.relative_to(root).parts == tuple(segments)
+
+
+_hostile_templates = st.lists(
+    st.one_of(
+        st.sampled_from(
+            ["{name}", "{category}", "{tags}", "{added:%Y}", "{info_hash}"]
+        ),
+        st.sampled_from(_HOSTILE_PIECES),
     ),
     min_size=1,
     max_size=4,
 ).map("/".join)
 
 
-@given(template=_templates, name=_texts, category=st.none() | _texts)
-def test_a_rendered_destination_is_strictly_inside_the_library_or_refused(
+@example(template="../{name}", name="Show", category=None, tags=[])
+@example(template="{category}/{name}", name="..", category="..", tags=[])
+@example(template="/{name}", name="Show", category=None, tags=[])
+@given(
+    template=_hostile_templates,
+    name=_hostile_segment,
+    category=st.none() | _hostile_segment,
+    tags=st.lists(_hostile_segment, max_size=3),
+)
+def test_a_hostile_template_or_torrent_lands_inside_the_library_or_is_refused(
     tmp_path_factory: pytest.TempPathFactory,
     template: str,
     name: str,
     category: str | None,
+    tags: list[str],
 ) -> None:
-    library = tmp_path_factory.getbasetemp() / "library"
-    segments = render(template, _values(name=name, category=category))
+    library = _library(tmp_path_factory)
+    root = library.resolve()
+    values = _values(name=name, category=category, tags=tuple(tags))
 
+    try:
+        segments = render(template, values)
+    except InvalidInput:
+        # Only the template itself is refused at render: a value never is.
+        assert (
+            template.startswith("/")
+            or "\x00" in template
+            or not template.strip()
+            or len(template) > 512
+        ), template
+        return
+    assert all("/" not in s and "\x00" not in s for s in segments)
     try:
         path = confine(library, segments)
     except InvalidInput:
+        assert not _plainly_usable(segments), f"refused {segments!r}"
         return
 
-    root = library.resolve()
-    assert path.resolve().is_relative_to(root)
-    assert path.resolve() != root
-    assert len(path.relative_to(root).parts) == len(segments)
+    assert path.resolve().is_relative_to(root) and path.resolve() != root
+    assert path.relative_to(root).parts == segments
+
+
+_safe_chars = st.characters(categories=["L", "Nd"]) | st.sampled_from([" ", "."])
+_safe_name = st.text(_safe_chars, min_size=1, max_size=60).filter(
+    lambda s: any(ch.isalnum() for ch in s)
+)
+_safe_templates = st.lists(
+    st.sampled_from(["{category}", "{tags}", "{added:%Y}", "Library", "Media 2"]),
+    max_size=3,
+).map(lambda parts: "/".join([*parts, "{name}"]))
+
+
+def _expected(template: str, values: TemplateValues) -> tuple[str, ...]:
+    """The template's folders worked out by hand: each field's value, trimmed;
+    an empty category or tag list leaves its folder out."""
+    fields = {
+        "{name}": values.name,
+        "{category}": values.category or "",
+        "{tags}": ",".join(values.tags),
+        "{added:%Y}": str(values.added.year),
+    }
+    parts = (fields.get(part, part).strip() for part in template.split("/"))
+    return tuple(part for part in parts if part)
+
+
+@example(template="{category}/{name}", name="Show.S01 1080p", category="tv", tags=[])
+@given(
+    template=_safe_templates,
+    name=_safe_name,
+    category=st.none() | _safe_name,
+    tags=st.lists(_safe_name, max_size=3),
+)
+def test_ordinary_names_are_accepted_at_the_path_the_template_gives(
+    tmp_path_factory: pytest.TempPathFactory,
+    template: str,
+    name: str,
+    category: str | None,
+    tags: list[str],
+) -> None:
+    library = _library(tmp_path_factory)
+    values = _values(name=name, category=category, tags=tuple(tags))
+    expected = _expected(template, values)
+    assume(all(len(part.encode()) <= 255 for part in expected))
+
+    path = confine(library, render(template, values))
+
+    assert path == library.resolve().joinpath(*expected)
+    assert path.resolve().is_relative_to(library.resolve())
 
 
 def test_a_library_folder_that_links_outside_is_refused(tmp_path: Path) -> None:
