@@ -102,6 +102,12 @@ class PersistenceActor(pykka.ThreadingActor):
         self._transitions: dict[str, list[Transition]] = {}
         self._transitions_dropped: dict[str, int] = {}
         self._progress: dict[str, dict[str, Any]] = {}
+        # len() of all of _transitions' lists, kept as they change: depth is
+        # counted at every event, and summing thousands of lists each time
+        # would cost more than the event.
+        self._transition_count = 0
+        # The most events waiting at once (outbox and mailbox) since asked.
+        self._depth_peak = 0
         self._degraded = False
         self._next_probe = 0.0
         self._probe_backoff = PROBE_BACKOFF_FIRST
@@ -331,12 +337,20 @@ class PersistenceActor(pykka.ThreadingActor):
         """True while durability is degraded (the last write could not commit)."""
         return self._degraded
 
+    def peak_depth(self, reset: bool = False) -> int:
+        """The most events waiting at once since the last reset (benchmarks/)."""
+        peak = max(self._depth_peak, self._pending() + self._inbox())
+        if reset:
+            self._depth_peak = 0
+        return peak
+
     def _pending(self) -> int:
-        transitions = sum(len(t) for t in self._transitions.values())
-        return len(self._outbox) + transitions + len(self._progress)
+        return len(self._outbox) + self._transition_count + len(self._progress)
 
     def _update_depth(self) -> None:
-        metrics.OUTBOX_DEPTH.set(self._pending() + self._inbox())
+        depth = self._pending() + self._inbox()
+        self._depth_peak = max(self._depth_peak, depth)
+        metrics.OUTBOX_DEPTH.set(depth)
 
     def _inbox(self) -> int:
         """Messages told but not handled yet (engine events waiting their turn)."""
@@ -357,9 +371,11 @@ class PersistenceActor(pykka.ThreadingActor):
     ) -> None:
         history = self._transitions.setdefault(info_hash, [])
         history.append((state, message, datetime.now(UTC)))
+        self._transition_count += 1
         if len(history) > MAX_TRANSITIONS_PER_TORRENT:
             # The first and the latest say where it started and where it is.
             del history[1]
+            self._transition_count -= 1
             dropped = self._transitions_dropped.get(info_hash, 0) + 1
             self._transitions_dropped[info_hash] = dropped
             metrics.TRANSITIONS_DROPPED.inc()
@@ -489,6 +505,7 @@ class PersistenceActor(pykka.ThreadingActor):
 
         self._outbox.clear()
         self._transitions.clear()
+        self._transition_count = 0
         self._progress.clear()
         self._report_dropped_transitions()
         self.rows_written += count
@@ -521,7 +538,7 @@ class PersistenceActor(pykka.ThreadingActor):
             rows = [(info_hash, *t) for t in pending]
             single.append(
                 (
-                    partial(self._transitions.pop, info_hash),
+                    partial(self._drop_transitions, info_hash),
                     partial(repository.record_transitions, transitions=rows),
                 )
             )
@@ -561,6 +578,9 @@ class PersistenceActor(pykka.ThreadingActor):
         self._mark_healthy()
         self._update_depth()
         return self._pending()
+
+    def _drop_transitions(self, info_hash: str) -> None:
+        self._transition_count -= len(self._transitions.pop(info_hash, []))
 
     def _report_dropped_transitions(self) -> None:
         for info_hash, dropped in self._transitions_dropped.items():
