@@ -133,8 +133,9 @@ class Daemon:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, _json(response.read())
         except urllib.error.HTTPError as exc:
-            # /health has a body of its own; every other error is a problem.
-            if path != "/health":
+            # /health and /health/full have bodies of their own; every other
+            # error is a problem.
+            if path not in ("/health", "/health/full"):
                 assert exc.headers.get_content_type() == "application/problem+json"
             return exc.code, _json(exc.read())
 
