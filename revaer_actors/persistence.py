@@ -7,13 +7,13 @@ transaction at least once a second. When the database is unreachable the outbox
 keeps every event in order and is written once the database is back.
 
 The outbox is bounded per torrent, however long an outage lasts: one pending
-write per column-setting kind (metadata, resume data, location, completion; a
-newer one replaces an older one, which leaves the row as applying both would),
-one coalesced progress row, and up to MAX_TRANSITIONS_PER_TORRENT state
-transitions, each written to the state history in order. Past that cap the
-oldest intermediate transition is dropped (the first and the latest are always
-kept), with a WARNING naming the torrent and the
-revaer_persistence_transitions_dropped_total counter.
+write per column-setting kind (metadata, resume data, location, a dropped
+move, completion; a newer one replaces an older one, which leaves the row as
+applying both would), one coalesced progress row, and up to
+MAX_TRANSITIONS_PER_TORRENT state transitions, each written to the state
+history in order. Past that cap the oldest intermediate transition is dropped
+(the first and the latest are always kept), with a WARNING naming the torrent
+and the revaer_persistence_transitions_dropped_total counter.
 """
 
 from __future__ import annotations
@@ -434,6 +434,29 @@ class PersistenceActor(pykka.ThreadingActor):
             lambda conn: repository.set_location(
                 conn, info_hash, save_path, library_path
             ),
+        )
+
+    def begin_move(self, info_hash: str, move_to: str) -> None:
+        """Commits where a user move is going before it is acknowledged, so
+        that boot finishes a move a crash interrupted."""
+        if not self._commit(
+            lambda conn: repository.begin_move(conn, info_hash, move_to)
+        ):
+            raise TorrentNotFound(info_hash)
+
+    def record_moved(self, info_hash: str, save_path: str) -> None:
+        """A user move landed: the new place, and the move no longer pending."""
+        self._enqueue(
+            info_hash,
+            "location",
+            lambda conn: repository.finish_move(conn, info_hash, save_path),
+        )
+
+    def record_move_dropped(self, info_hash: str, move_to: str) -> None:
+        self._enqueue(
+            info_hash,
+            "move_dropped",
+            lambda conn: repository.drop_move(conn, info_hash, move_to),
         )
 
     def record_completed(self, info_hash: str, at: datetime) -> None:
