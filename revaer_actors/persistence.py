@@ -7,9 +7,9 @@ transaction at least once a second. When the database is unreachable the outbox
 keeps every event in order and is written once the database is back.
 
 The outbox is bounded per torrent, however long an outage lasts: one pending
-write per column-setting kind (metadata, resume data, location, a dropped
-move, completion; a newer one replaces an older one, which leaves the row as
-applying both would), one coalesced progress row, and up to
+write per column-setting kind (metadata, settings, resume data, location, a
+dropped move, completion; a newer one replaces an older one, which leaves the
+row as applying both would), one coalesced progress row, and up to
 MAX_TRANSITIONS_PER_TORRENT state transitions, each written to the state
 history in order. Past that cap the oldest intermediate transition is dropped
 (the first and the latest are always kept), with a WARNING naming the torrent
@@ -417,6 +417,17 @@ class PersistenceActor(pykka.ThreadingActor):
                 conn, info_hash, name, metainfo, files, total_size
             ),
         )
+
+    def record_settings(self, record: TorrentRecord) -> None:
+        """What the engine itself decided for a torrent (a pause on a storage
+        error), written like any engine event: it is no user's command, so
+        an outage must not stop it happening."""
+
+        def write(conn: psycopg.Connection[Any]) -> None:
+            # A torrent removed since has no row left to set.
+            repository.update_settings(conn, record)
+
+        self._enqueue(record.info_hash, "settings", write)
 
     def record_resume_data(self, info_hash: str, data: bytes) -> None:
         self._enqueue(
