@@ -384,6 +384,12 @@ async def health_full(request: web.Request) -> web.Response:
         services.bridge.ask(services.session.probe(), timeout=HEALTH_PROBE_TIMEOUT)
     )
     database, db_version = await _timed(_database_probe(services))
+    if database["status"] == "ok" and await _durability_degraded(services):
+        database = {
+            **database,
+            "status": "down",
+            "error": "durability degraded: the database does not take writes",
+        }
     fsops, busy_workers = await _timed(_fsops_probe(services))
     if busy_workers:
         fsops["busy_workers"] = busy_workers
@@ -474,15 +480,26 @@ def _database_version(services: Services) -> str:
 async def _database_health(services: Services) -> str:
     try:
         await _database_probe(services)
-        # A server that answers but refuses writes (read-only, no privilege)
-        # is down for durability: the persistence actor knows.
-        degraded = await services.bridge.ask(
-            services.persistence.degraded(), timeout=HEALTH_PROBE_TIMEOUT
-        )
+        degraded = await _durability_degraded(services)
     except Exception as exc:
         log.debug("health probe failed cause=%s", exc)
         return "down"
     return "down" if degraded else "ok"
+
+
+async def _durability_degraded(services: Services) -> bool:
+    """A server that answers but refuses writes (read-only, no privilege) is
+    down for durability: the persistence actor knows. An actor that does not
+    answer counts as degraded."""
+    try:
+        return bool(
+            await services.bridge.ask(
+                services.persistence.degraded(), timeout=HEALTH_PROBE_TIMEOUT
+            )
+        )
+    except Exception as exc:
+        log.debug("persistence degraded flag unavailable cause=%s", exc)
+        return True
 
 
 async def _database_probe(services: Services) -> str:

@@ -96,6 +96,8 @@ class TorrentRecord:
     tracker_error: str | None = None
     state_message: str | None = None
     library_path: str | None = None
+    # Where an acknowledged user move is taking the payload, until it lands.
+    move_to: str | None = None
     progress: float = 0.0
     download_rate: int = 0
     upload_rate: int = 0

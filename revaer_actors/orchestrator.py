@@ -100,6 +100,9 @@ class OrchestratorActor(pykka.ThreadingActor):
         self._catalog: dict[str, TorrentRecord] = {}
         # Moves a user asked for; FsOps owns every other storage move.
         self._user_moves: dict[str, str] = {}
+        # User moves a crash interrupted, redone at boot: rechecked once they
+        # land, since a copy cut short may be among the files they kept.
+        self._redone_moves: set[str] = set()
         self._actors: dict[str, pykka.ActorRef[TorrentActor]] = {}
         self._ticker = Ticker("torrent-idle", IDLE_CHECK_INTERVAL, self._tell_idle)
         self._goal_ticker = Ticker("seeding-goals", GOAL_INTERVAL, self._tell_goals)
@@ -145,7 +148,9 @@ class OrchestratorActor(pykka.ThreadingActor):
             self._catalog[record.info_hash] = record
             if not self._add_to_engine(record):
                 continue
-            if self._payload_missing(record):
+            if record.move_to is not None:
+                self._redo_move(record, record.move_to)
+            elif self._payload_missing(record):
                 self._recheck_missing(record)
             elif after_crash:
                 self._recheck_if_unfinished(record)
@@ -345,6 +350,39 @@ class OrchestratorActor(pykka.ThreadingActor):
                 "recheck failed info_hash=%s cause=%s", record.info_hash, exc.detail
             )
 
+    def _redo_move(self, record: TorrentRecord, move_to: str) -> None:
+        """Finishes a user move that was acknowledged but never landed.
+
+        Files already at the destination (moved before the crash) are kept,
+        the rest follow them, and the recheck once it lands finds any copy
+        cut short; the torrent never goes on downloading in the old folder.
+        """
+        log.warning(
+            "interrupted user move resumed info_hash=%s from=%s to=%s",
+            record.info_hash,
+            record.save_path,
+            move_to,
+        )
+        try:
+            Path(move_to).mkdir(parents=True, exist_ok=True)
+            self._user_moves[record.info_hash] = move_to
+            self._redone_moves.add(record.info_hash)
+            self._session.move_storage(
+                record.info_hash, move_to, keep_existing=True
+            ).get(timeout=ASK_TIMEOUT)
+        except (OSError, EngineError) as exc:
+            self._user_moves.pop(record.info_hash, None)
+            self._redone_moves.discard(record.info_hash)
+            message = f"move failed: {exc}"
+            log.warning(
+                "interrupted user move failed info_hash=%s cause=%s",
+                record.info_hash,
+                exc,
+            )
+            self._persistence.record_move_dropped(record.info_hash, move_to)
+            self._persistence.record_state(record.info_hash, record.state, message)
+            self._catalog[record.info_hash] = record.evolve(state_message=message)
+
     def _recheck_if_unfinished(self, record: TorrentRecord) -> None:
         if record.completed_at is not None or not record.files:
             return
@@ -462,8 +500,16 @@ class OrchestratorActor(pykka.ThreadingActor):
             raise InvalidInput(
                 f"cannot create {save_path}: {exc.strerror}", field="/save_path"
             ) from None
+        # Committed before the answer: a crash after it finishes the move at
+        # boot instead of going on in the old folder.
+        self._persistence.begin_move(info_hash, save_path).get(timeout=ASK_TIMEOUT)
         self._user_moves[info_hash] = save_path
-        self._session.move_storage(info_hash, save_path).get(timeout=ASK_TIMEOUT)
+        try:
+            self._session.move_storage(info_hash, save_path).get(timeout=ASK_TIMEOUT)
+        except Exception:
+            self._user_moves.pop(info_hash, None)
+            self._persistence.record_move_dropped(info_hash, save_path)
+            raise
         log.info("torrent move requested info_hash=%s to=%s", info_hash, save_path)
         return record
 
@@ -715,16 +761,28 @@ class OrchestratorActor(pykka.ThreadingActor):
             return
 
         # The payload left wherever FsOps filed it, so it has no library path.
-        self._persistence.record_location(event.info_hash, event.path, None)
+        self._persistence.record_moved(event.info_hash, event.path)
         actor = self._actor(event.info_hash)
         if actor is not None:
             actor.on_relocated(event.path, None)
         log.info("torrent moved info_hash=%s to=%s", event.info_hash, event.path)
+        if event.info_hash in self._redone_moves:
+            self._redone_moves.discard(event.info_hash)
+            log.info("torrent rechecked after its move info_hash=%s", event.info_hash)
+            try:
+                self._session.recheck(event.info_hash).get(timeout=ASK_TIMEOUT)
+            except EngineError as exc:
+                log.warning(
+                    "recheck failed info_hash=%s cause=%s", event.info_hash, exc.detail
+                )
 
     def _on_storage_move_failed(self, event: StorageMoveFailed) -> None:
-        if self._user_moves.pop(event.info_hash, None) is None:
+        asked = self._user_moves.pop(event.info_hash, None)
+        if asked is None:
             self._fsops.storage_move_failed(event.info_hash, event.error)
             return
+        self._redone_moves.discard(event.info_hash)
+        self._persistence.record_move_dropped(event.info_hash, asked)
 
         log.warning(
             "torrent move failed info_hash=%s cause=%s", event.info_hash, event.error

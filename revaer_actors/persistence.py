@@ -7,13 +7,13 @@ transaction at least once a second. When the database is unreachable the outbox
 keeps every event in order and is written once the database is back.
 
 The outbox is bounded per torrent, however long an outage lasts: one pending
-write per column-setting kind (metadata, resume data, location, completion; a
-newer one replaces an older one, which leaves the row as applying both would),
-one coalesced progress row, and up to MAX_TRANSITIONS_PER_TORRENT state
-transitions, each written to the state history in order. Past that cap the
-oldest intermediate transition is dropped (the first and the latest are always
-kept), with a WARNING naming the torrent and the
-revaer_persistence_transitions_dropped_total counter.
+write per column-setting kind (metadata, settings, resume data, location, a
+dropped move, completion; a newer one replaces an older one, which leaves the
+row as applying both would), one coalesced progress row, and up to
+MAX_TRANSITIONS_PER_TORRENT state transitions, each written to the state
+history in order. Past that cap the oldest intermediate transition is dropped
+(the first and the latest are always kept), with a WARNING naming the torrent
+and the revaer_persistence_transitions_dropped_total counter.
 """
 
 from __future__ import annotations
@@ -102,6 +102,12 @@ class PersistenceActor(pykka.ThreadingActor):
         self._transitions: dict[str, list[Transition]] = {}
         self._transitions_dropped: dict[str, int] = {}
         self._progress: dict[str, dict[str, Any]] = {}
+        # len() of all of _transitions' lists, kept as they change: depth is
+        # counted at every event, and summing thousands of lists each time
+        # would cost more than the event.
+        self._transition_count = 0
+        # The most events waiting at once (outbox and mailbox) since asked.
+        self._depth_peak = 0
         self._degraded = False
         self._next_probe = 0.0
         self._probe_backoff = PROBE_BACKOFF_FIRST
@@ -331,12 +337,20 @@ class PersistenceActor(pykka.ThreadingActor):
         """True while durability is degraded (the last write could not commit)."""
         return self._degraded
 
+    def peak_depth(self, reset: bool = False) -> int:
+        """The most events waiting at once since the last reset (benchmarks/)."""
+        peak = max(self._depth_peak, self._pending() + self._inbox())
+        if reset:
+            self._depth_peak = 0
+        return peak
+
     def _pending(self) -> int:
-        transitions = sum(len(t) for t in self._transitions.values())
-        return len(self._outbox) + transitions + len(self._progress)
+        return len(self._outbox) + self._transition_count + len(self._progress)
 
     def _update_depth(self) -> None:
-        metrics.OUTBOX_DEPTH.set(self._pending() + self._inbox())
+        depth = self._pending() + self._inbox()
+        self._depth_peak = max(self._depth_peak, depth)
+        metrics.OUTBOX_DEPTH.set(depth)
 
     def _inbox(self) -> int:
         """Messages told but not handled yet (engine events waiting their turn)."""
@@ -357,9 +371,11 @@ class PersistenceActor(pykka.ThreadingActor):
     ) -> None:
         history = self._transitions.setdefault(info_hash, [])
         history.append((state, message, datetime.now(UTC)))
+        self._transition_count += 1
         if len(history) > MAX_TRANSITIONS_PER_TORRENT:
             # The first and the latest say where it started and where it is.
             del history[1]
+            self._transition_count -= 1
             dropped = self._transitions_dropped.get(info_hash, 0) + 1
             self._transitions_dropped[info_hash] = dropped
             metrics.TRANSITIONS_DROPPED.inc()
@@ -402,6 +418,17 @@ class PersistenceActor(pykka.ThreadingActor):
             ),
         )
 
+    def record_settings(self, record: TorrentRecord) -> None:
+        """What the engine itself decided for a torrent (a pause on a storage
+        error), written like any engine event: it is no user's command, so
+        an outage must not stop it happening."""
+
+        def write(conn: psycopg.Connection[Any]) -> None:
+            # A torrent removed since has no row left to set.
+            repository.update_settings(conn, record)
+
+        self._enqueue(record.info_hash, "settings", write)
+
     def record_resume_data(self, info_hash: str, data: bytes) -> None:
         self._enqueue(
             info_hash,
@@ -418,6 +445,29 @@ class PersistenceActor(pykka.ThreadingActor):
             lambda conn: repository.set_location(
                 conn, info_hash, save_path, library_path
             ),
+        )
+
+    def begin_move(self, info_hash: str, move_to: str) -> None:
+        """Commits where a user move is going before it is acknowledged, so
+        that boot finishes a move a crash interrupted."""
+        if not self._commit(
+            lambda conn: repository.begin_move(conn, info_hash, move_to)
+        ):
+            raise TorrentNotFound(info_hash)
+
+    def record_moved(self, info_hash: str, save_path: str) -> None:
+        """A user move landed: the new place, and the move no longer pending."""
+        self._enqueue(
+            info_hash,
+            "location",
+            lambda conn: repository.finish_move(conn, info_hash, save_path),
+        )
+
+    def record_move_dropped(self, info_hash: str, move_to: str) -> None:
+        self._enqueue(
+            info_hash,
+            "move_dropped",
+            lambda conn: repository.drop_move(conn, info_hash, move_to),
         )
 
     def record_completed(self, info_hash: str, at: datetime) -> None:
@@ -489,6 +539,7 @@ class PersistenceActor(pykka.ThreadingActor):
 
         self._outbox.clear()
         self._transitions.clear()
+        self._transition_count = 0
         self._progress.clear()
         self._report_dropped_transitions()
         self.rows_written += count
@@ -521,7 +572,7 @@ class PersistenceActor(pykka.ThreadingActor):
             rows = [(info_hash, *t) for t in pending]
             single.append(
                 (
-                    partial(self._transitions.pop, info_hash),
+                    partial(self._drop_transitions, info_hash),
                     partial(repository.record_transitions, transitions=rows),
                 )
             )
@@ -561,6 +612,9 @@ class PersistenceActor(pykka.ThreadingActor):
         self._mark_healthy()
         self._update_depth()
         return self._pending()
+
+    def _drop_transitions(self, info_hash: str) -> None:
+        self._transition_count -= len(self._transitions.pop(info_hash, []))
 
     def _report_dropped_transitions(self) -> None:
         for info_hash, dropped in self._transitions_dropped.items():

@@ -145,6 +145,27 @@ UPDATE revaer_runtime.torrents
    SET save_path = %(save_path)s, library_path = %(library_path)s
  WHERE info_hash = %(info_hash)s;
 
+-- name: begin_torrent_move
+-- Records where a user move is taking the payload, before it is acknowledged.
+UPDATE revaer_runtime.torrents
+   SET move_to = %(move_to)s
+ WHERE info_hash = %(info_hash)s
+RETURNING info_hash;
+
+-- name: finish_torrent_move
+-- The payload is at its new place; the move is over unless a later one began.
+UPDATE revaer_runtime.torrents
+   SET save_path = %(save_path)s,
+       library_path = NULL,
+       move_to = CASE WHEN move_to = %(save_path)s THEN NULL ELSE move_to END
+ WHERE info_hash = %(info_hash)s;
+
+-- name: drop_torrent_move
+-- A move that failed is no longer pending (unless a later one began).
+UPDATE revaer_runtime.torrents
+   SET move_to = NULL
+ WHERE info_hash = %(info_hash)s AND move_to = %(move_to)s;
+
 -- name: select_torrents
 -- Every torrent in the catalog, oldest first.
 SELECT info_hash, name, state, state_message, paused, category, tags,
@@ -153,7 +174,8 @@ SELECT info_hash, name, state, state_message, paused, category, tags,
        downloaded, seeding_seconds, save_path, library_path,
        progress, download_rate, upload_rate,
        total_done, total_size, magnet, metainfo, resume_data, files,
-       added_at, completed_at, fsops, first_last_piece, content_layout
+       added_at, completed_at, fsops, first_last_piece, content_layout,
+       move_to
   FROM revaer_runtime.torrents
  ORDER BY added_at, info_hash;
 

@@ -199,6 +199,26 @@ def set_location(
     )
 
 
+def begin_move(conn: psycopg.Connection[Any], info_hash: str, move_to: str) -> bool:
+    """Returns False when the torrent is no longer in the catalog."""
+    row = conn.execute(
+        QUERIES["begin_torrent_move"], {"info_hash": info_hash, "move_to": move_to}
+    ).fetchone()
+    return row is not None
+
+
+def finish_move(conn: psycopg.Connection[Any], info_hash: str, save_path: str) -> None:
+    conn.execute(
+        QUERIES["finish_torrent_move"], {"info_hash": info_hash, "save_path": save_path}
+    )
+
+
+def drop_move(conn: psycopg.Connection[Any], info_hash: str, move_to: str) -> None:
+    conn.execute(
+        QUERIES["drop_torrent_move"], {"info_hash": info_hash, "move_to": move_to}
+    )
+
+
 def select_settings(conn: psycopg.Connection[Any], scope: str) -> dict[str, Any]:
     row = conn.execute(QUERIES["select_settings"], {"scope": scope}).fetchone()
     return dict(row[0]) if row is not None else {}
@@ -448,6 +468,7 @@ def _torrent(row: dict[str, Any]) -> TorrentRecord:
         tags=tuple(row["tags"]),
         save_path=row["save_path"],
         library_path=row["library_path"],
+        move_to=row["move_to"],
         progress=row["progress"],
         download_rate=row["download_rate"],
         upload_rate=row["upload_rate"],

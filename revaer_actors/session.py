@@ -313,10 +313,11 @@ class SessionActor(pykka.ThreadingActor):
         """Applies the user's options to a torrent that is already loaded.
 
         Its resume data is saved at once: a pause or resume is a change of
-        state that a crash before the next timed save must not undo.
+        state that a crash before the next timed save must not undo. Asked
+        for last: libtorrent answers requests in order, so a save asked before
+        the pause would describe the torrent as it was before it.
         """
         handle = self._handle(spec.info_hash)
-        handle.save_resume_data(lt.save_resume_flags_t.save_info_dict)
         if spec.paused:
             handle.unset_flags(lt.torrent_flags.auto_managed)
             handle.pause(lt.torrent_handle.graceful_pause)
@@ -339,6 +340,7 @@ class SessionActor(pykka.ThreadingActor):
             handle.prioritize_files(list(spec.file_priorities))
             handle.unset_flags(lt.torrent_flags.upload_mode)
         _first_last_piece(handle, spec.first_last_piece)
+        handle.save_resume_data(lt.save_resume_flags_t.save_info_dict)
 
     def merge_trackers(self, info_hash: str, urls: tuple[str, ...]) -> int:
         """Adds the trackers the torrent does not have yet; returns how many."""

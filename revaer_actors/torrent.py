@@ -235,7 +235,10 @@ class TorrentActor(pykka.ThreadingActor):
             event.error,
         )
         record = Pause().apply_to(self._record).evolve(state_message=message)
-        self._persistence.save_settings(record).get(timeout=ASK_TIMEOUT)
+        # Told, not asked: during a database outage the pause must still
+        # happen in libtorrent, and the flag and the reason wait in the
+        # outbox like any engine event.
+        self._persistence.record_settings(record)
         self._persistence.record_state(record.info_hash, record.state, message)
         self._update(**_settings(record), state_message=message)
         self._session.configure(EngineAdd.from_record(record)).get(timeout=ASK_TIMEOUT)

@@ -123,3 +123,54 @@ def test_a_v2_magnet_keeps_its_id_when_the_v1_hash_arrives(
     assert info_hash == str(seeder.info.info_hashes().v2)[:40]
     assert jobs[0]["status"] == "moved" and jobs[0]["torrent_id"] == info_hash
     assert torrent["name"] == "Show.S01"
+
+
+def test_a_move_acknowledged_just_before_a_kill_is_finished_at_boot(
+    daemon: Daemon, seeder: Seeder, database_url: str
+) -> None:
+    daemon.cli("add", seeder.magnet, "--category", "tv")
+    daemon.wait_for(lambda: _moved(daemon), "the download to be filed")
+    filed = daemon.data_dir / "library" / "tv" / "Show.S01"
+    archive = daemon.data_dir / "library" / "archive"
+
+    answer = daemon.api(
+        "POST",
+        f"/v1/torrents/{seeder.info_hash}/action",
+        {"type": "move", "save_path": str(archive)},
+    )
+    daemon.kill9()  # at once: before the move's landing can be written
+    # No peer to fetch from: a torrent that went on in the old folder would
+    # stay there at 0 % instead of hiding it by downloading again.
+    seeder.close()
+    daemon.start()
+
+    torrent = daemon.wait_for(
+        lambda: (
+            (t := daemon.cli_json("status", seeder.info_hash))["state"] == "seeding"
+            and t["save_path"] == str(archive)
+            and t
+        ),
+        "the interrupted move to land and the torrent to seed from there",
+    )
+    with psycopg.connect(database_url) as conn:
+        row = daemon.wait_for(
+            lambda: (
+                (
+                    r := conn.execute(
+                        "SELECT save_path, move_to FROM revaer_runtime.torrents"
+                    ).fetchone()
+                )
+                and r[1] is None
+                and r
+            ),
+            "the landed move in the row",
+        )
+
+    assert answer[0] == 200
+    assert torrent["progress"] == 1.0
+    assert row == (str(archive), None)
+    assert (archive / "Show.S01" / "Show.S01E01.mkv").read_bytes() == (
+        seeder.payload / "Show.S01E01.mkv"
+    ).read_bytes()
+    assert not (filed / "Show.S01E01.mkv").exists()
+    assert "interrupted user move resumed" in daemon.log()

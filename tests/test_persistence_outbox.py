@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 import pytest
+from psycopg_pool import ConnectionPool
 
 from revaer_actors import metrics, repository
 from revaer_actors.database import migrate, open_pool
@@ -183,3 +186,93 @@ def test_a_database_that_refuses_every_write_keeps_the_outbox_until_it_accepts(
                 (STATES[2].value, "round 2"),
             ]
     assert rows == [(STATES[2].value, "round 2", 2 / ROUNDS)] * TORRENTS
+
+
+class OutageInjectingPersistenceActor(PersistenceActor):
+    """A fake for a fault a real part cannot time on demand: the real server
+    is stopped right after the one-by-one replay's first `writes_before`
+    writes, so the outage begins in the middle of the replay. Its timed flush
+    is off; the test flushes."""
+
+    def __init__(
+        self, pool: ConnectionPool, server: StoppableServer, writes_before: int
+    ) -> None:
+        super().__init__(pool)
+        self._server = server
+        self._writes_before = writes_before
+        self._replaying = False
+        self._replay_connections = 0
+
+    def on_start(self) -> None:
+        self._me = self.actor_ref.proxy()
+
+    def _replay_one_by_one(self, cause: psycopg.Error) -> int:
+        self._replaying = True
+        try:
+            return super()._replay_one_by_one(cause)
+        finally:
+            self._replaying = False
+
+    def _connection(self) -> Any:
+        if self._replaying:
+            self._replay_connections += 1
+            if self._replay_connections == self._writes_before + 1:
+                self._server.stop()
+        return super()._connection()
+
+
+def test_an_outage_in_the_middle_of_a_one_by_one_replay_keeps_the_rest(
+    outage_server: StoppableServer,
+) -> None:
+    migrate(outage_server.url)
+    hashes = _seed(outage_server.url)
+    bad = hashes[-1]
+    written_first = 5
+    pool = open_pool(outage_server.url)
+    actor = OutageInjectingPersistenceActor.start(
+        pool, outage_server, written_first
+    ).proxy()
+    try:
+        for info_hash in hashes:
+            actor.record_state(info_hash, TorrentState.SEEDING, "replayed")
+            status = _status(info_hash, 7)
+            if info_hash == bad:
+                # Out of the integer column's range: the database refuses
+                # this row's data, so the batch is replayed one by one.
+                status = replace(status, queue_position=2**40)
+            actor.record_progress(status)
+        pending = actor.flush().get(timeout=60)
+        degraded = actor.degraded().get(timeout=60)
+        depth = actor.depth().get(timeout=60)
+
+        outage_server.start()
+        deadline = time.monotonic() + 60
+        while actor.flush().get(timeout=60) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        recovered = not actor.degraded().get(timeout=60)
+        depth_after = actor.depth().get(timeout=60)
+    finally:
+        actor.actor_ref.stop(timeout=60)
+        pool.close()
+
+    # One transition write and one progress write per torrent; the first
+    # few got in before the outage, everything else waited.
+    assert pending == 2 * TORRENTS - written_first
+    assert degraded
+    assert depth == pending
+    assert recovered
+    assert depth_after == 0
+    with psycopg.connect(outage_server.url) as conn:
+        rows = {
+            row[0]: row[1:]
+            for row in conn.execute(
+                "SELECT info_hash, state, state_message, progress"
+                " FROM revaer_runtime.torrents"
+            )
+        }
+        histories = {h: repository.select_state_history(conn, h) for h in hashes}
+    for info_hash in hashes:
+        # Written once each: nothing done before the outage was done again.
+        assert [(s, m) for s, m, _ in histories[info_hash]] == [("seeding", "replayed")]
+        progress = 0.0 if info_hash == bad else 7 / ROUNDS
+        assert rows[info_hash] == ("seeding", "replayed", progress)

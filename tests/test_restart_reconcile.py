@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import libtorrent as lt
 import psycopg
 
+from revaer_actors import sources
 from tests.daemon import Daemon
 from tests.seeder import Seeder, make_payload, make_torrent
 
@@ -178,3 +180,63 @@ def test_resume_data_of_another_torrent_is_refused_for_a_recheck(
         f"resume data unreadable (it is for another torrent ({first}))"
     )
     assert rows[first]["state_message"] is None
+
+
+def _resume_row(database_url: str, info_hash: str) -> bytes | None:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT resume_data FROM revaer_runtime.torrents WHERE info_hash = %s",
+            (info_hash,),
+        ).fetchone()
+    assert row is not None
+    return None if row[0] is None else bytes(row[0])
+
+
+def _paused_in(blob: bytes | None) -> bool | None:
+    """The paused flag libtorrent would restore from this blob (None: no blob)."""
+    if blob is None:
+        return None
+    params = lt.read_resume_data(blob)
+    assert sources.torrent_id(params.info_hashes)  # it parses, for a torrent
+    return bool(params.flags & lt.torrent_flags.paused)
+
+
+def _next_blob(
+    daemon: Daemon, database_url: str, info_hash: str, previous: bytes | None
+) -> bytes:
+    """The first resume data stored after `previous`. Waited for well under
+    the 30 s timer (session.RESUME_INTERVAL), so the command's own save is
+    the one found, not the timer's."""
+    blob: bytes = daemon.wait_for(
+        lambda: (b := _resume_row(database_url, info_hash)) != previous and b,
+        "new resume data in the row",
+        timeout=15.0,
+    )
+    return blob
+
+
+def test_pause_and_resume_each_store_resume_data_saying_so(
+    daemon: Daemon, database_url: str, tmp_path: Path
+) -> None:
+    # No seeder: the torrent stays a download, so only the commands change it.
+    payload = make_payload(tmp_path / "payloads", "Pausable", {"a.bin": 40_000}, 3)
+    path = tmp_path / "pausable.torrent"
+    path.write_bytes(make_torrent(payload))
+    info_hash = daemon.cli("add", str(path)).stdout.strip()
+    before = _resume_row(database_url, info_hash)
+
+    action = f"/v1/torrents/{info_hash}/action"
+    assert daemon.api("POST", action, {"type": "pause"})[0] == 200
+    paused = _next_blob(daemon, database_url, info_hash, before)
+    assert daemon.api("POST", action, {"type": "resume"})[0] == 200
+    resumed = _next_blob(daemon, database_url, info_hash, paused)
+
+    assert before is None or _paused_in(before) is False
+    # The first blob stored after each command already says what it did.
+    assert _paused_in(paused) is True
+    assert _paused_in(resumed) is False
+    # And a restart brings it back as it was last left: running.
+    daemon.stop()
+    daemon.start()
+    assert _paused_in(_resume_row(database_url, info_hash)) is False
+    assert daemon.api("GET", f"/v1/torrents/{info_hash}")[1]["paused"] is False

@@ -1,0 +1,2 @@
+ALTER TABLE revaer_runtime.torrents
+    DROP COLUMN move_to;
