@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import errno
 import json
-import subprocess
 import tempfile
 import urllib.error
 import urllib.request
@@ -19,6 +18,7 @@ import psycopg
 import pytest
 
 from revaer_actors import repository
+from tests import tmpfs
 from tests.daemon import Daemon
 from tests.seeder import Seeder, make_payload
 
@@ -187,16 +187,8 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 16 MiB tmpfs, filled by the test when it wants ENOSPC."""
     mount_point = tmp_path / "small-disk"
     mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-    )
-    assert mounted.returncode == 0, (
-        "this test needs to mount a tmpfs (run as root): " + mounted.stderr
-    )
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+    with tmpfs.mounted(mount_point, "16m"):
+        yield mount_point
 
 
 def _fill(folder: Path) -> None:

@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import stat
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 
 from revaer_actors.pipeline import STAGES
-from tests import archive_maker
+from tests import archive_maker, tmpfs
 from tests.daemon import Daemon
 from tests.seeder import Seeder, make_payload
 
@@ -52,14 +51,8 @@ def _same_bytes(library: Path, payload: Path) -> bool:
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount_point = tmp_path / "small-library"
     mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-    )
-    assert mounted.returncode == 0, "needs to mount a tmpfs (root): " + mounted.stderr
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+    with tmpfs.mounted(mount_point, "1m"):
+        yield mount_point
 
 
 def test_copy_files_a_copy_records_every_stage_and_keeps_seeding_the_download(
@@ -117,7 +110,7 @@ def test_hardlink_across_filesystems_fails_with_exdev_and_files_nothing(
     seeder: Seeder,
     small_disk: Path,
 ) -> None:
-    subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+    tmpfs.resize(small_disk, "16m")
     daemon = _start(
         tmp_path,
         database_url,
@@ -142,7 +135,7 @@ def test_hardlink_or_copy_falls_back_to_a_copy_and_says_why(
     seeder: Seeder,
     small_disk: Path,
 ) -> None:
-    subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+    tmpfs.resize(small_disk, "16m")
     daemon = _start(
         tmp_path,
         database_url,
@@ -228,7 +221,7 @@ def test_a_full_library_disk_fails_the_job_cleanly_and_a_retry_by_hand_finishes_
         history = daemon.api("GET", f"/v1/fs-jobs/{failed['id']}")[1]["history"]
         leftovers = [p.name for p in small_disk.rglob("*") if p.is_file()]
 
-        subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+        tmpfs.resize(small_disk, "16m")
         retried = daemon.cli("jobs", "retry", str(failed["id"]))
         done = daemon.wait_for(
             lambda: (j := _settled(daemon)) and j["status"] == "moved" and j,
@@ -358,7 +351,7 @@ def test_a_job_waiting_for_its_retry_resumes_after_a_restart(
             "the first failure",
         )
         daemon.stop()
-        subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+        tmpfs.resize(small_disk, "16m")
         daemon.start()
         done = daemon.wait_for(
             lambda: (j := _settled(daemon)) and j["status"] == "moved" and j,
@@ -450,7 +443,7 @@ def test_a_full_library_disk_in_move_mode_leaves_no_partial_copy_and_names_enosp
     daemon_factory: list[Daemon],
     small_disk: Path,
 ) -> None:
-    subprocess.run(["mount", "-o", "remount,size=2m", str(small_disk)], check=True)
+    tmpfs.resize(small_disk, "2m")
     theirs = small_disk / "theirs.txt"
     theirs.write_bytes(b"somebody else's")
     payload = make_payload(
@@ -509,7 +502,7 @@ def test_a_job_retried_by_hand_at_transfer_unpacks_again_what_its_failure_droppe
         daemon.cli("add", seeder.magnet)
         failed = daemon.wait_for(lambda: _settled(daemon), "the job to fail")
         staging_after_failure = list(small_disk.rglob(".revaer-staging-*"))
-        subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+        tmpfs.resize(small_disk, "16m")
         retried = daemon.cli("jobs", "retry", str(failed["id"]))
         # The retry reopened the job before it answered: settled is the end.
         done = daemon.wait_for(lambda: _settled(daemon), "the retried job")
@@ -547,7 +540,7 @@ def test_a_backoff_retry_in_move_mode_never_replaces_a_file_that_is_not_its_own(
     daemon_factory: list[Daemon],
     small_disk: Path,
 ) -> None:
-    subprocess.run(["mount", "-o", "remount,size=2m", str(small_disk)], check=True)
+    tmpfs.resize(small_disk, "2m")
     payload = make_payload(
         tmp_path / "seed", "Big", {"a.bin": 1024 * 1024, "b.bin": 2 * 1024 * 1024}
     )
@@ -568,7 +561,7 @@ def test_a_backoff_retry_in_move_mode_never_replaces_a_file_that_is_not_its_own(
         )
         # Between the attempts the disk grows and somebody files their own
         # a.bin where the plan put this torrent's.
-        subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+        tmpfs.resize(small_disk, "16m")
         theirs.parent.mkdir(exist_ok=True)
         theirs.write_bytes(b"somebody else's")
         placed_at = datetime.now(UTC)
@@ -610,14 +603,8 @@ def unwritable_folder(tmp_path: Path) -> Iterator[Path]:
         folder.chmod(0o755)
         return
     probe.unlink()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
-        capture_output=True,
-        text=True,
-    )
-    assert mounted.returncode == 0, "needs to mount a tmpfs (root): " + mounted.stderr
-    yield folder
-    subprocess.run(["umount", "-l", str(folder)], check=False)
+    with tmpfs.mounted(folder, "1m", read_only=True):
+        yield folder
     folder.chmod(0o755)
 
 

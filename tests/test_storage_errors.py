@@ -9,12 +9,12 @@ it needs a loopback tracker.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import tmpfs
 from tests.daemon import Daemon
 from tests.seeder import Seeder, make_payload
 
@@ -23,16 +23,8 @@ from tests.seeder import Seeder, make_payload
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount_point = tmp_path / "small-disk"
     mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-    )
-    assert mounted.returncode == 0, (
-        "this test needs to mount a tmpfs (run as root): " + mounted.stderr
-    )
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+    with tmpfs.mounted(mount_point, "1m"):
+        yield mount_point
 
 
 def test_a_full_disk_pauses_the_torrent_with_the_reason_and_resume_restarts_it(
@@ -55,7 +47,7 @@ def test_a_full_disk_pauses_the_torrent_with_the_reason_and_resume_restarts_it(
             "the full disk to pause the torrent",
         )
 
-        subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+        tmpfs.resize(small_disk, "16m")
         resumed = daemon.cli("action", info_hash, "resume")
         running = daemon.wait_for(
             lambda: (
