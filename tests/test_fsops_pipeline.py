@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from revaer_actors import pipeline
+from revaer_actors import pipeline, pipeline_finish, pipeline_place
 from revaer_actors.domain import FileEntry, TorrentRecord, TorrentState
 from revaer_actors.errors import InvalidInput
 from revaer_actors.pipeline import Plan, PlanInput, StageFailed
@@ -264,7 +264,7 @@ def test_injected_read_error_during_cleanup_keeps_the_file(
             raise OSError(errno.EIO, "Input/output error", str(path))
         return real_lstat(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(pipeline.os, "lstat", injected_lstat)
+    monkeypatch.setattr(pipeline_finish.os, "lstat", injected_lstat)
     dropped, notes = pipeline.cleanup(plan, 7, policy)
 
     assert dropped == 0
@@ -434,13 +434,13 @@ def test_injected_corrupt_copy_is_caught_by_verify_hash_and_leaves_nothing(
             record, Policy(transfer="copy"), FsOpsSettings(), tmp_path / "library", 7
         )
     )
-    real_copy = pipeline._copy_bytes
+    real_copy = pipeline_place._copy_bytes
 
     def injected_corrupt_copy(src: int, dst: int, size: int) -> None:
         real_copy(src, dst, size)
         os.pwrite(dst, b"\x00" if MOVIE[:1] != b"\x00" else b"\x01", 0)
 
-    monkeypatch.setattr(pipeline, "_copy_bytes", injected_corrupt_copy)
+    monkeypatch.setattr(pipeline_place, "_copy_bytes", injected_corrupt_copy)
     unchecked = pipeline.transfer(plan, 7, "copy")
     Path(plan.ops[0].dst).unlink()
 
