@@ -1,4 +1,4 @@
-"""The FsOps actors: file each completed download into the library.
+"""The FsOps actor: file each completed download into the library.
 
 A job runs the stages of `pipeline.STAGES` in order. Each stage is committed as
 started (the job's `stage` column and a history row) before it touches a file,
@@ -10,22 +10,19 @@ job files the same tree it planned, and a stage run twice leaves the same result
 seeding from the library; the job waits for libtorrent's answer between the
 start and the end of its transfer stage.
 
-Several actors run jobs side by side (`FsOpsPool`). A torrent with work under
-way stays with the actor that has it, so one torrent never has two jobs running
-at once; a torrent with none goes to an actor with nothing to do, so one large
-copy holds up only its own torrent.
+Several actors run jobs side by side (`FsOpsPool`, in `fsops_pool`, with the
+routing and the planned paths they share); a job's run and the plain functions
+on jobs are in `fsops_job`. This module is the one callers import.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
-import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,108 +41,28 @@ from revaer_actors.errors import (
 )
 from revaer_actors.events import EventHub
 from revaer_actors.folders import Folders
+from revaer_actors.fsops_job import (
+    JobRun,
+    interrupted_move_landed,
+    legacy,
+    move_error,
+    not_recorded,
+    occupied,
+    stored_policy,
+    unexpected,
+    unpack_again,
+)
+from revaer_actors.fsops_pool import ASK_TIMEOUT, FsOpsPool, Reservations
 from revaer_actors.layout import content_root
 from revaer_actors.pipeline import STAGES, Plan, PlanInput, StageFailed, describe
-from revaer_actors.policy import FsOpsSettings, Policy, parse_changes
+from revaer_actors.policy import FsOpsSettings
 
 log = logging.getLogger(__name__)
 
-ASK_TIMEOUT = 30.0
+__all__ = ["FsOpsActor", "FsOpsPool", "Reservations", "interrupted_move_landed"]
+
 PROGRESS_EVENT_INTERVAL = 1.0
 WAITING = "waiting for libtorrent"
-
-
-@dataclass
-class _Run:
-    job: JobRecord
-    record: TorrentRecord
-    policy: Policy | None = None
-    plan: Plan | None = None
-    notes: list[str] = field(default_factory=list)
-    # Columns a stage sets along with its "done" row (policy, plan, note).
-    changes: dict[str, Any] = field(default_factory=dict)
-    # The stage a crash or a failure interrupted, when this run resumes one.
-    resumed_at: str | None = None
-    # This run resumes a job a crash left "moving" (not a retry after backoff).
-    crashed: bool = False
-
-
-@dataclass
-class _Owner:
-    """The actor a torrent's work is with, and how much of it is queued."""
-
-    actor: int
-    # Messages routed to the actor for this torrent and not yet handled.
-    messages: int = 0
-    # The actor holds the torrent's job between messages (a move libtorrent
-    # is making, a retry timer): its next messages must reach the same actor.
-    kept: bool = False
-
-
-class Reservations:
-    """What the pool's actors share: the library paths each unfinished job has
-    planned, and which actor each torrent's work is with.
-
-    Two actors planning the same destination at once would both find it free;
-    planning under one lock, against what the others hold, makes the second
-    see the first's files as taken before either has written a byte.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._held: dict[int, set[str]] = {}
-        self._owners: dict[str, _Owner] = {}
-
-    def route(self, info_hash: str, actors: int, preferred: int = 0) -> int:
-        """The actor for a message about this torrent, counted as queued.
-
-        A torrent with work queued or held stays where it is; any other goes
-        to the actor with the fewest messages queued, `preferred` first among
-        equals, so one long copy does not hold up another torrent's job.
-        """
-        with self._lock:
-            owner = self._owners.get(info_hash)
-            if owner is None:
-                queued = [0] * actors
-                for other in self._owners.values():
-                    queued[other.actor] += other.messages
-                order = [preferred % actors] + list(range(actors))
-                owner = _Owner(min(order, key=lambda actor: queued[actor]))
-                self._owners[info_hash] = owner
-            owner.messages += 1
-            return owner.actor
-
-    def handled(self, info_hash: str, kept: bool, counted: bool = True) -> None:
-        """An actor finished a message about this torrent (`counted` when the
-        pool routed it); a torrent nothing is queued for or held is free to go
-        to any actor next time."""
-        with self._lock:
-            owner = self._owners.get(info_hash)
-            if owner is None:
-                return
-            if counted:
-                owner.messages -= 1
-            owner.kept = kept
-            if owner.messages <= 0 and not kept:
-                del self._owners[info_hash]
-
-    def plan(self, job_id: int, make: Callable[[frozenset[str]], Plan]) -> Plan:
-        with self._lock:
-            others = frozenset(
-                p for job, paths in self._held.items() if job != job_id for p in paths
-            )
-            planned = make(others)
-            self._held[job_id] = pipeline.planned_paths(planned)
-            return planned
-
-    def hold(self, job_id: int, plan: Plan) -> None:
-        """A plan made before (a resumed job) claims its paths again."""
-        with self._lock:
-            self._held[job_id] = pipeline.planned_paths(plan)
-
-    def release(self, job_id: int) -> None:
-        with self._lock:
-            self._held.pop(job_id, None)
 
 
 class FsOpsActor(pykka.ThreadingActor):
@@ -168,7 +85,7 @@ class FsOpsActor(pykka.ThreadingActor):
         self._relocated: Callable[[str, str, str], object] | None = None
         self._running: Callable[[str, bool], object] | None = None
         # Jobs waiting for libtorrent to finish a move, by info hash.
-        self._moves: dict[str, _Run] = {}
+        self._moves: dict[str, JobRun] = {}
         self._records: dict[str, TorrentRecord] = {}
         self._timers: dict[str, threading.Timer] = {}
         # The job each torrent last ran, whose reservation goes with it.
@@ -265,7 +182,7 @@ class FsOpsActor(pykka.ThreadingActor):
         try:
             self._after_move(run)
         except RevaerError as exc:
-            _not_recorded(run.job, exc)
+            not_recorded(run.job, exc)
 
     def _storage_move_failed(self, info_hash: str, error: str) -> None:
         run = self._moves.pop(info_hash, None)
@@ -275,16 +192,16 @@ class FsOpsActor(pykka.ThreadingActor):
             if error.startswith("EEXIST:"):
                 # libtorrent found a file at a destination before it moved
                 # anything: whatever is there is somebody else's.
-                self._failure(run, "transfer", _occupied(run, error))
+                self._failure(run, "transfer", occupied(run, error))
                 return
             if run.plan is not None:
                 # libtorrent puts back what it moved; its partial copies stay
                 # at the destination under their final names unless removed.
                 self._drop_partial_moves(run)
                 pipeline.remove_empty_folders(run.plan)
-            self._failure(run, "transfer", StageFailed(_move_error(error)))
+            self._failure(run, "transfer", StageFailed(move_error(error)))
         except RevaerError as exc:
-            _not_recorded(run.job, exc)
+            not_recorded(run.job, exc)
 
     # The job.
 
@@ -304,7 +221,7 @@ class FsOpsActor(pykka.ThreadingActor):
                 return
         if self._not_due(job, info_hash):
             return
-        self._run(_Run(job, record))
+        self._run(JobRun(job, record))
 
     def _open(self, record: TorrentRecord) -> JobRecord | None:
         try:
@@ -337,14 +254,14 @@ class FsOpsActor(pykka.ThreadingActor):
             timer.start()
         return True
 
-    def _run(self, run: _Run, fresh: bool = True) -> None:
-        stage = run.job.stage if run.job.stage in STAGES else _legacy(run.job)
+    def _run(self, run: JobRun, fresh: bool = True) -> None:
+        stage = run.job.stage if run.job.stage in STAGES else legacy(run.job)
         self._job_ids[run.record.info_hash] = run.job.id
         if fresh:
             run.resumed_at = stage if run.job.attempt > 0 else None
             run.crashed = run.job.attempt > 0 and run.job.status is JobStatus.MOVING
         if run.job.policy is not None:
-            run.policy = _stored_policy(run.job.policy)
+            run.policy = stored_policy(run.job.policy)
         if run.job.plan is not None:
             run.plan = Plan.from_json(run.job.plan)
             self._reservations.hold(run.job.id, run.plan)
@@ -352,7 +269,7 @@ class FsOpsActor(pykka.ThreadingActor):
             # Nothing decided yet survives: the job starts over, touching
             # nothing it did not plan.
             stage = "validate"
-        elif run.plan is not None and _unpack_again(run.plan, run.job.id, stage):
+        elif run.plan is not None and unpack_again(run.plan, run.job.id, stage):
             stage = "extract"
         self._set_running(run.record.info_hash, True)
 
@@ -370,7 +287,7 @@ class FsOpsActor(pykka.ThreadingActor):
                 # The callers defer or log these: the job row could not change.
                 raise
             except Exception as exc:  # noqa: BLE001 - the job must not hang
-                self._failure(run, name, _unexpected(run, name, exc))
+                self._failure(run, name, unexpected(run, name, exc))
                 return
             if message == WAITING or name == "finalise":
                 return
@@ -379,10 +296,10 @@ class FsOpsActor(pykka.ThreadingActor):
                 run.job, JobStatus.MOVING, name, "done", message=message, **changes
             )
 
-    def _stage(self, name: str, run: _Run) -> str | None:
+    def _stage(self, name: str, run: JobRun) -> str | None:
         return str(_STAGE_STEPS[name](self, run) or "") or None
 
-    def _validate(self, run: _Run) -> str:
+    def _validate(self, run: JobRun) -> str:
         try:
             run.policy = self._settings.policy_for(
                 run.record.category, dict(run.record.fsops)
@@ -392,7 +309,7 @@ class FsOpsActor(pykka.ThreadingActor):
         run.changes["policy"] = run.policy.as_json()
         return f"transfer={run.policy.transfer} template={run.policy.template}"
 
-    def _plan(self, run: _Run) -> str:
+    def _plan(self, run: JobRun) -> str:
         assert run.policy is not None
         if run.plan is None:
             given = PlanInput(
@@ -417,14 +334,14 @@ class FsOpsActor(pykka.ThreadingActor):
         plan = run.plan
         return f"files={len(plan.ops)} skipped={len(plan.skipped)} dst={plan.payload}"
 
-    def _extract(self, run: _Run) -> str | None:
+    def _extract(self, run: JobRun) -> str | None:
         assert run.policy is not None and run.plan is not None
         if not run.policy.extract:
             return "off"
         written = pipeline.extract(run.plan, run.job.id, self._settings)
         return f"archives={len(run.plan.archives)} bytes={written}"
 
-    def _flatten(self, run: _Run) -> str:
+    def _flatten(self, run: JobRun) -> str:
         assert run.policy is not None and run.plan is not None
         # The plan already put every file at the payload's top level; this
         # stage records what flattening changed.
@@ -432,7 +349,7 @@ class FsOpsActor(pykka.ThreadingActor):
             return "off"
         return f"lifted={run.plan.lifted}"
 
-    def _transfer(self, run: _Run) -> str | None:
+    def _transfer(self, run: JobRun) -> str | None:
         assert run.policy is not None and run.plan is not None
         removed = pipeline.remove_temp_files(run.plan, run.job.id)
         if removed:
@@ -460,7 +377,7 @@ class FsOpsActor(pykka.ThreadingActor):
             + (f" ({result.fallback})" if result.fallback else "")
         )
 
-    def _progress_reporter(self, run: _Run) -> Callable[[int], object]:
+    def _progress_reporter(self, run: JobRun) -> Callable[[int], object]:
         """fsops_progress events while files are placed, at most one a second."""
         assert run.plan is not None
         total = len(run.plan.ops)
@@ -484,7 +401,7 @@ class FsOpsActor(pykka.ThreadingActor):
 
         return report
 
-    def _start_move(self, run: _Run) -> str:
+    def _start_move(self, run: JobRun) -> str:
         assert run.plan is not None
         record = run.record
         parent = run.plan.storage_dir
@@ -535,7 +452,7 @@ class FsOpsActor(pykka.ThreadingActor):
             raise StageFailed(f"libtorrent: {exc.detail}") from None
         return WAITING
 
-    def _drop_partial_moves(self, run: _Run) -> None:
+    def _drop_partial_moves(self, run: JobRun) -> None:
         assert run.plan is not None
         removed = pipeline.remove_partial_moves(run.plan)
         if removed:
@@ -546,7 +463,7 @@ class FsOpsActor(pykka.ThreadingActor):
                 len(removed),
             )
 
-    def _after_move(self, run: _Run) -> None:
+    def _after_move(self, run: JobRun) -> None:
         """libtorrent moved the files: the transfer ends, the next stages run."""
         assert run.plan is not None
         try:
@@ -555,7 +472,7 @@ class FsOpsActor(pykka.ThreadingActor):
             self._failure(run, "transfer", exc)
             return
         except Exception as exc:  # noqa: BLE001 - the job must not hang
-            self._failure(run, "transfer", _unexpected(run, "transfer", exc))
+            self._failure(run, "transfer", unexpected(run, "transfer", exc))
             return
         self._relocate(run, save_path=str(run.plan.storage_dir))
         run.job = self._transition(
@@ -567,23 +484,23 @@ class FsOpsActor(pykka.ThreadingActor):
         )
         self._continue(run, "permissions")
 
-    def _continue(self, run: _Run, stage: str) -> None:
+    def _continue(self, run: JobRun, stage: str) -> None:
         run.job = replace(run.job, stage=stage)
         self._run(run, fresh=False)
 
-    def _permissions(self, run: _Run) -> str:
+    def _permissions(self, run: JobRun) -> str:
         assert run.policy is not None and run.plan is not None
         seeded = [op for op in run.plan.ops if op.seeded]
         changed = pipeline.permissions(run.plan, run.policy)
         return f"changed={changed} seeded={len(seeded)}"
 
-    def _cleanup(self, run: _Run) -> str:
+    def _cleanup(self, run: JobRun) -> str:
         assert run.policy is not None and run.plan is not None
         dropped, notes = pipeline.cleanup(run.plan, run.job.id, run.policy)
         run.notes += notes
         return f"dropped={dropped}" + (f" ({'; '.join(notes)})" if notes else "")
 
-    def _finalise(self, run: _Run) -> None:
+    def _finalise(self, run: JobRun) -> None:
         assert run.policy is not None and run.plan is not None
         record = run.record
         pipeline.write_meta(run.plan, record, run.job.id, run.policy.transfer)
@@ -618,11 +535,11 @@ class FsOpsActor(pykka.ThreadingActor):
                 # or the policy asks for hashes: libtorrent checks every piece.
                 self._session.recheck(record.info_hash).get(timeout=ASK_TIMEOUT)
 
-    def _relocate(self, run: _Run, save_path: str) -> None:
+    def _relocate(self, run: JobRun, save_path: str) -> None:
         if self._relocated is not None and run.plan is not None:
             self._relocated(run.record.info_hash, save_path, run.plan.payload)
 
-    def _failure(self, run: _Run, stage: str, exc: Exception) -> None:
+    def _failure(self, run: JobRun, stage: str, exc: Exception) -> None:
         """Retries later with a growing delay, or fails the job for good."""
         if isinstance(exc, OSError):
             message, permanent = describe(exc), False
@@ -727,7 +644,7 @@ class FsOpsActor(pykka.ThreadingActor):
                 continue
 
 
-_STAGE_STEPS: dict[str, Callable[[FsOpsActor, _Run], Any]] = {
+_STAGE_STEPS: dict[str, Callable[[FsOpsActor, JobRun], Any]] = {
     "validate": FsOpsActor._validate,
     "plan": FsOpsActor._plan,
     "extract": FsOpsActor._extract,
@@ -737,155 +654,3 @@ _STAGE_STEPS: dict[str, Callable[[FsOpsActor, _Run], Any]] = {
     "cleanup": FsOpsActor._cleanup,
     "finalise": FsOpsActor._finalise,
 }
-
-
-def _unpack_again(plan: Plan, job_id: int, stage: str) -> bool:
-    """A job retried past extract whose unpacked copies went with its failure."""
-    if stage != "transfer":
-        return False
-    staging = plan.staging(job_id)
-    return any(
-        op.archive is not None
-        and not os.path.lexists(op.dst)
-        and not (staging / str(index)).exists()
-        for index, op in enumerate(plan.ops)
-    )
-
-
-def _legacy(job: JobRecord) -> str:
-    """Jobs written before the stages existed: 'transfer' or the first stage."""
-    return "transfer" if job.dst_path and job.plan else "validate"
-
-
-def _stored_policy(data: dict[str, Any]) -> Policy:
-    changes = parse_changes(
-        {k: v for k, v in data.items() if v is not None}, "stored policy"
-    )
-    return Policy(**{**Policy().__dict__, **changes})
-
-
-def _move_error(error: str) -> str:
-    """'ENOSPC: libtorrent: ...' when the session named the errno first."""
-    named = re.fullmatch(r"(E[A-Z0-9]+): (.*)", error, re.DOTALL)
-    if named is None:
-        return f"libtorrent: {error}"
-    return f"{named[1]}: libtorrent: {named[2]}"
-
-
-def _occupied(run: _Run, error: str) -> StageFailed:
-    """A move libtorrent refused because a destination holds a file."""
-    taken = pipeline.occupied_destinations(run.plan) if run.plan else []
-    where = taken[0] if taken else _move_error(error)
-    return StageFailed(
-        f"EEXIST: destination appeared while filing, left untouched: {where}",
-        permanent=True,
-    )
-
-
-def _unexpected(run: _Run, stage: str, exc: Exception) -> StageFailed:
-    """An error no stage expected: logged in full, and the job fails with it
-    rather than staying "moving" with the error lost in an actor's future."""
-    log.error(
-        "fs job stage crashed job_id=%d info_hash=%s stage=%s",
-        run.job.id,
-        run.record.info_hash,
-        stage,
-        exc_info=exc,
-    )
-    return StageFailed(
-        f"unexpected error in {stage}: {type(exc).__name__}: {exc}", permanent=True
-    )
-
-
-def _not_recorded(job: JobRecord, exc: RevaerError) -> None:
-    # The torrent was removed meanwhile, or the database is down: the files
-    # moved but the job row could not say so.
-    log.warning(
-        "fs job not recorded job_id=%d info_hash=%s cause=%s",
-        job.id,
-        job.torrent_id,
-        exc,
-    )
-
-
-class FsOpsPool:
-    """A few FsOps actors. A torrent whose work is under way stays with its
-    actor (one job per torrent at a time); any other goes to an idle one.
-
-    It offers the actor's messages, so the orchestrator and the torrent actors
-    use it as they would one actor's proxy.
-    """
-
-    def __init__(self, workers: int, start: Callable[[Reservations], Any]) -> None:
-        self.reservations = Reservations()
-        self._proxies = [start(self.reservations) for _ in range(max(1, workers))]
-
-    def _for(self, info_hash: str) -> Any:
-        # Among idle actors the same torrent tends to the same one, which
-        # keeps a quiet pool's logs easy to follow.
-        preferred = zlib.crc32(info_hash.encode())
-        actor = self.reservations.route(info_hash, len(self._proxies), preferred)
-        return self._proxies[actor]
-
-    def subscribe(self, *args: Any) -> Any:
-        for proxy in self._proxies:
-            proxy.subscribe(*args).get(timeout=ASK_TIMEOUT)
-        return None
-
-    def post_process(self, record: TorrentRecord) -> Any:
-        return self._for(record.info_hash).post_process(record)
-
-    def storage_moved(self, info_hash: str, path: str) -> Any:
-        return self._for(info_hash).storage_moved(info_hash, path)
-
-    def storage_move_failed(self, info_hash: str, error: str) -> Any:
-        return self._for(info_hash).storage_move_failed(info_hash, error)
-
-    def forget(self, info_hash: str) -> Any:
-        return [proxy.forget(info_hash) for proxy in self._proxies]
-
-    def probe(self) -> list[Any]:
-        """One probe future per worker, for /health/full to time."""
-        return [proxy.probe() for proxy in self._proxies]
-
-    @property
-    def actor_ref(self) -> FsOpsPool:
-        """Health checks ask an actor's ref whether it lives; for the pool,
-        every actor must."""
-        return self
-
-    def is_alive(self) -> bool:
-        return all(proxy.actor_ref.is_alive() for proxy in self._proxies)
-
-    def stop(self, timeout: float) -> None:
-        for proxy in self._proxies:
-            try:
-                proxy.actor_ref.stop(timeout=timeout)
-            except pykka.ActorDeadError:
-                continue
-
-
-def interrupted_move_landed(job: JobRecord) -> Path | None:
-    """The folder a move reached before a crash, or None if it did not finish.
-
-    A crash between libtorrent moving the files and the commit that follows
-    leaves the payload at the destination and the row pointing at the old
-    folder. Boot must re-add such a torrent from the destination, or libtorrent
-    would find nothing at the old path and download it all again.
-    """
-    if job.status is not JobStatus.MOVING or job.dst_path is None:
-        return None
-    if job.transfer_mode is not TransferMode.MOVE or job.stage != "transfer":
-        return None
-
-    if (job.plan or {}).get("storage"):
-        # NoSubfolder: the files went into the payload itself, leaving the
-        # download folder (the source) behind, empty once the move is done.
-        source = job.src_path
-        left = any(files for _, _, files in os.walk(source))
-        if os.path.lexists(job.dst_path) and not left:
-            return Path(job.dst_path)
-        return None
-    if os.path.lexists(job.dst_path) and not os.path.lexists(job.src_path):
-        return Path(job.dst_path).parent
-    return None

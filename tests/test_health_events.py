@@ -11,7 +11,7 @@ import pykka
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from revaer_actors import api
+from revaer_actors import api_health
 from revaer_actors.api import Services, create_app
 from revaer_actors.events import Event
 from revaer_actors.folders import Folders
@@ -31,7 +31,7 @@ async def _next_health_event(queue: asyncio.Queue[Event | None]) -> Event:
 def test_stopping_fsops_and_the_engine_publishes_health_changed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(api, "HEALTH_WATCH_SECONDS", 0.1)
+    monkeypatch.setattr(api_health, "HEALTH_WATCH_SECONDS", 0.1)
     folders = Folders(tmp_path / "downloads", tmp_path / "library")
     # Real FsOps actors: nothing here sends them work, so they need no database.
     fsops = FsOpsPool(
