@@ -46,7 +46,7 @@ from revaer_actors.folders import Folders
 from revaer_actors.fsops import interrupted_move_landed
 from revaer_actors.pipeline import META_NAME
 from revaer_actors.policy import FsOpsSettings
-from revaer_actors.session import EngineAdd
+from revaer_actors.session_params import EngineAdd
 from revaer_actors.settings import (
     GoalDecision,
     Goals,
