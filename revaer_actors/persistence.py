@@ -13,7 +13,8 @@ row as applying both would), one coalesced progress row, and up to
 MAX_TRANSITIONS_PER_TORRENT state transitions, each written to the state
 history in order. Past that cap the oldest intermediate transition is dropped
 (the first and the latest are always kept), with a WARNING naming the torrent
-and the revaer_persistence_transitions_dropped_total counter.
+and the revaer_persistence_transitions_dropped_total counter. The outbox itself is
+a plain class, `persistence_outbox.Outbox`, which this actor owns and flushes.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
@@ -49,16 +50,17 @@ from revaer_actors.errors import (
     TorrentNotFound,
 )
 from revaer_actors.events import EventHub
+from revaer_actors.persistence_outbox import (
+    MAX_TRANSITIONS_PER_TORRENT as MAX_TRANSITIONS_PER_TORRENT,  # re-exported
+)
+from revaer_actors.persistence_outbox import Outbox, Write
 from revaer_actors.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Write = Callable[[psycopg.Connection[Any]], None]
 
 FLUSH_INTERVAL = 0.5
-# State transitions kept per torrent while the database is away (see above).
-MAX_TRANSITIONS_PER_TORRENT = 100
 # While degraded, the database is probed on this backoff with a short pool
 # timeout, instead of every flush and command waiting out the pool's timeout
 # while engine events pile up in the mailbox.
@@ -75,8 +77,6 @@ _DB_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 # other refusal (read-only database, missing privilege or table) is the
 # database's state, not the row's, and is waited out like an outage.
 _ROW_ERROR_CLASSES = ("22", "23")
-
-Transition = tuple[TorrentState, str | None, datetime]
 
 
 def _row_error(exc: psycopg.Error) -> bool:
@@ -96,16 +96,8 @@ class PersistenceActor(pykka.ThreadingActor):
         self._events = events if events is not None else EventHub()
         # Each running job's stage and when it entered it, for stage timings.
         self._job_stages: dict[int, tuple[str, float]] = {}
-        # Ordered writes, one per torrent and kind (see _enqueue).
-        self._outbox: dict[tuple[str, str], Write] = {}
-        # Every state transition per torrent, in order (never coalesced).
-        self._transitions: dict[str, list[Transition]] = {}
-        self._transitions_dropped: dict[str, int] = {}
-        self._progress: dict[str, dict[str, Any]] = {}
-        # len() of all of _transitions' lists, kept as they change: depth is
-        # counted at every event, and summing thousands of lists each time
-        # would cost more than the event.
-        self._transition_count = 0
+        # The writes waiting for the next flush (see persistence_outbox).
+        self._outbox = Outbox()
         # The most events waiting at once (outbox and mailbox) since asked.
         self._depth_peak = 0
         self._degraded = False
@@ -345,7 +337,7 @@ class PersistenceActor(pykka.ThreadingActor):
         return peak
 
     def _pending(self) -> int:
-        return len(self._outbox) + self._transition_count + len(self._progress)
+        return self._outbox.pending()
 
     def _update_depth(self) -> None:
         depth = self._pending() + self._inbox()
@@ -369,37 +361,11 @@ class PersistenceActor(pykka.ThreadingActor):
     def record_state(
         self, info_hash: str, state: TorrentState, message: str | None
     ) -> None:
-        history = self._transitions.setdefault(info_hash, [])
-        history.append((state, message, datetime.now(UTC)))
-        self._transition_count += 1
-        if len(history) > MAX_TRANSITIONS_PER_TORRENT:
-            # The first and the latest say where it started and where it is.
-            del history[1]
-            self._transition_count -= 1
-            dropped = self._transitions_dropped.get(info_hash, 0) + 1
-            self._transitions_dropped[info_hash] = dropped
-            metrics.TRANSITIONS_DROPPED.inc()
-            if dropped == 1:
-                log.warning(
-                    "state transitions dropped from the outbox info_hash=%s cap=%d",
-                    info_hash,
-                    MAX_TRANSITIONS_PER_TORRENT,
-                )
+        self._outbox.record_state(info_hash, state, message)
         self._update_depth()
 
     def record_progress(self, status: TorrentStatus) -> None:
-        self._progress[status.info_hash] = {
-            "info_hash": status.info_hash,
-            "progress": min(max(status.progress, 0.0), 1.0),
-            "download_rate": status.download_rate,
-            "upload_rate": status.upload_rate,
-            "total_done": status.total_done,
-            "total_size": status.total_size,
-            "uploaded": status.uploaded,
-            "downloaded": status.downloaded,
-            "seeding_seconds": status.seeding_seconds,
-            "queue_position": status.queue_position,
-        }
+        self._outbox.record_progress(status)
         self._update_depth()
 
     def record_metadata(
@@ -482,17 +448,7 @@ class PersistenceActor(pykka.ThreadingActor):
     def _enqueue(
         self, info_hash: str, kind: str, write: Write, *, keep_first: bool = False
     ) -> None:
-        """Queues a write; a newer write of the same kind replaces an older one.
-
-        Each kind sets its own columns of the torrent's row, so applying only
-        the latest of each kind leaves the row exactly as applying them all in
-        order would. State transitions do not come through here: each one is
-        kept (see record_state).
-        """
-        key = (info_hash, kind)
-        if keep_first and key in self._outbox:
-            return
-        self._outbox[key] = write
+        self._outbox.enqueue(info_hash, kind, write, keep_first=keep_first)
         self._update_depth()
 
     def flush(self, probe: bool = False) -> int:
@@ -510,13 +466,13 @@ class PersistenceActor(pykka.ThreadingActor):
                 self._probe()
             return 0
 
-        writes = list(self._outbox.values())
+        writes = list(self._outbox.writes.values())
         transitions = [
             (info_hash, *t)
-            for info_hash, pending in self._transitions.items()
+            for info_hash, pending in self._outbox.transitions.items()
             for t in pending
         ]
-        progress = list(self._progress.values())
+        progress = list(self._outbox.progress.values())
         count = len(writes) + len(transitions) + len(progress)
         started = time.monotonic()
         try:
@@ -537,11 +493,11 @@ class PersistenceActor(pykka.ThreadingActor):
             # write behind it: replay them one by one and drop only the bad one.
             return self._replay_one_by_one(exc)
 
-        self._outbox.clear()
-        self._transitions.clear()
-        self._transition_count = 0
-        self._progress.clear()
-        self._report_dropped_transitions()
+        self._outbox.writes.clear()
+        self._outbox.transitions.clear()
+        self._outbox.transition_count = 0
+        self._outbox.progress.clear()
+        self._outbox.report_dropped_transitions()
         self.rows_written += count
         self._mark_healthy()
         metrics.BATCH_SIZE.observe(count)
@@ -566,19 +522,19 @@ class PersistenceActor(pykka.ThreadingActor):
         """
         log.warning("persistence batch refused; replaying one by one cause=%s", cause)
         single: list[tuple[Callable[[], object], Write]] = []
-        for key, write in self._outbox.items():
-            single.append((partial(self._outbox.pop, key), write))
-        for info_hash, pending in self._transitions.items():
+        for key, write in self._outbox.writes.items():
+            single.append((partial(self._outbox.writes.pop, key), write))
+        for info_hash, pending in self._outbox.transitions.items():
             rows = [(info_hash, *t) for t in pending]
             single.append(
                 (
-                    partial(self._drop_transitions, info_hash),
+                    partial(self._outbox.drop_transitions, info_hash),
                     partial(repository.record_transitions, transitions=rows),
                 )
             )
-        for info_hash, row in self._progress.items():
+        for info_hash, row in self._outbox.progress.items():
             single.append(
-                (partial(self._progress.pop, info_hash), _progress_write(row))
+                (partial(self._outbox.progress.pop, info_hash), _progress_write(row))
             )
 
         refused: list[tuple[Callable[[], object], psycopg.Error]] = []
@@ -608,22 +564,10 @@ class PersistenceActor(pykka.ThreadingActor):
                 "persistence write dropped: the database refused it cause=%s", error
             )
         self.rows_written += written
-        self._report_dropped_transitions()
+        self._outbox.report_dropped_transitions()
         self._mark_healthy()
         self._update_depth()
         return self._pending()
-
-    def _drop_transitions(self, info_hash: str) -> None:
-        self._transition_count -= len(self._transitions.pop(info_hash, []))
-
-    def _report_dropped_transitions(self) -> None:
-        for info_hash, dropped in self._transitions_dropped.items():
-            log.warning(
-                "state transitions lost to the outbox cap info_hash=%s count=%d",
-                info_hash,
-                dropped,
-            )
-        self._transitions_dropped.clear()
 
     def _probe(self) -> None:
         """With nothing to write, asks whether the database would take a write,

@@ -1,7 +1,8 @@
 """The catalog's SQL: named statements from queries.sql and the row mapping.
 
-Only this module, `database` and `persistence` import psycopg. Functions here
-take an open connection and never commit: the caller owns the transaction.
+Only this module, `database`, `persistence` and `persistence_outbox` import
+psycopg. Functions here take an open connection and never commit: the caller owns
+the transaction.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from revaer_actors.domain import (
     TorrentStatus,
     TrackerFailed,
 )
-from revaer_actors.session import RESUME_UNREADABLE, EngineAdd
+from revaer_actors.session_params import RESUME_UNREADABLE, EngineAdd
 
 log = logging.getLogger(__name__)
 

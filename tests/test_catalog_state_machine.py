@@ -54,9 +54,9 @@ class CrashablePersistenceActor(PersistenceActor):
     process kill cannot be aimed at one actor of the test's own process."""
 
     def forget_unwritten(self) -> None:
-        self._outbox.clear()
-        self._transitions.clear()
-        self._progress.clear()
+        self._outbox.writes.clear()
+        self._outbox.transitions.clear()
+        self._outbox.progress.clear()
 
 
 HASHES = [f"{n:x}" * 40 for n in range(1, 6)]
