@@ -194,7 +194,19 @@ async def _serve(config: Config, pool: ConnectionPool) -> None:
         log.info("shutdown requested")
         await runner.cleanup()
         await bridge.ask(actors.orchestrator.shutdown(), timeout=SHUTDOWN_TIMEOUT)
-        marker.unlink(missing_ok=True)
+        unwritten = await bridge.ask(
+            actors.persistence.drain(), timeout=SHUTDOWN_TIMEOUT
+        )
+        if unwritten:
+            # What libtorrent knows is newer than the catalog: the marker
+            # makes the next boot recheck, as after a crash.
+            log.warning(
+                "shutdown with the database unavailable; next boot rechecks "
+                "unwritten=%d",
+                unwritten,
+            )
+        else:
+            marker.unlink(missing_ok=True)
     finally:
         stop_actors(actors)
         bridge.close()

@@ -16,7 +16,7 @@ from typing import Any
 import pykka
 
 from revaer_actors.domain import JobRecord, TorrentRecord, TorrentState
-from revaer_actors.errors import EngineError, InvalidInput
+from revaer_actors.errors import DatabaseUnavailable, EngineError, InvalidInput
 from revaer_actors.folders import Folders
 from revaer_actors.fsops import interrupted_move_landed
 from revaer_actors.session_params import EngineAdd
@@ -231,6 +231,19 @@ class OrchestratorBoot:
         self._actors.clear()
 
         saved = self._session.save_all_resume_data().get(timeout=ASK_TIMEOUT)
-        self._persistence.save_resume_batch(saved).get(timeout=ASK_TIMEOUT)
+        try:
+            self._persistence.save_resume_batch(saved).get(timeout=ASK_TIMEOUT)
+        except DatabaseUnavailable:
+            # The outbox keeps them for the persistence actor's last flush; if
+            # that fails too, the daemon leaves its crash marker so that the
+            # next boot rechecks instead of trusting older resume data.
+            for info_hash, data in saved:
+                self._persistence.record_resume_data(info_hash, data)
+            log.warning(
+                "resume data left in the outbox at shutdown: database unavailable "
+                "torrents=%d",
+                len(saved),
+            )
+            return len(saved)
         log.info("resume data saved at shutdown torrents=%d", len(saved))
         return len(saved)

@@ -119,13 +119,20 @@ class PersistenceActor(pykka.ThreadingActor):
         """Writes what is left, retrying for a while: a database that has
         just come back may still be reconnecting."""
         self._ticker.stop()
+        self.drain()
+
+    def drain(self) -> int:
+        """Flushes until nothing is pending or the final-flush time is over;
+        returns what is still unwritten (the daemon's shutdown asks, to know
+        whether this run ended durably)."""
         deadline = time.monotonic() + self._final_flush_seconds
-        pending = self.flush()
+        pending = self.flush(probe=True)
         while pending and time.monotonic() < deadline:
             time.sleep(FINAL_FLUSH_PAUSE)
-            pending = self.flush()
+            pending = self.flush(probe=True)
         if pending:
             log.warning("persistence stopped with unwritten events count=%d", pending)
+        return pending
 
     def subscribe(self, on_recovery: Callable[[], object]) -> None:
         """Who to tell when the database is reachable again after an outage."""

@@ -257,3 +257,50 @@ def test_a_storage_error_during_an_outage_pauses_the_torrent_and_is_written_afte
     assert row[:2] == (True, "paused")
     assert row[2] == during["state_message"]
     assert ("paused", during["state_message"]) in [(s, m) for s, m, _ in history]
+
+
+def test_a_clean_stop_during_an_outage_exits_cleanly_and_the_next_boot_rechecks(
+    tmp_path: Path, outage_server: StoppableServer, daemon_factory: list[Daemon]
+) -> None:
+    payload = make_payload(tmp_path / "seed", "Show.S03", {"e1.mkv": 2 * 2**20})
+    seeder = Seeder(payload)
+    daemon = Daemon(tmp_path / "data", outage_server.url)
+    daemon_factory.append(daemon)
+    daemon.start()
+    try:
+        added = daemon.api(
+            "POST", "/v1/torrents", {"magnet": seeder.magnet, "category": "tv"}
+        )
+        daemon.wait_for(
+            lambda: (
+                daemon.api("GET", f"/v1/torrents/{seeder.info_hash}")[1]["progress"]
+                == 1.0
+            ),
+            "the download to finish",
+        )
+        outage_server.stop()
+        daemon.wait_for(lambda: _health(daemon)[0] == 503, "health to degrade")
+        code = daemon.stop()
+        stop_log = daemon.log()
+        marker_kept = (daemon.data_dir / "revaer.running").exists()
+
+        outage_server.start()
+        daemon.start()
+        restored = daemon.wait_for(
+            lambda: (
+                (t := daemon.cli_json("status", seeder.info_hash))["state"] == "seeding"
+                and t
+            ),
+            "the torrent to seed again after the restart",
+        )
+    finally:
+        seeder.close()
+
+    assert added[0] == 201
+    assert code == 0, stop_log
+    assert "Traceback" not in stop_log
+    assert "shutdown with the database unavailable" in stop_log
+    assert marker_kept
+    assert "previous run did not shut down cleanly" in daemon.log()
+    assert restored["progress"] == 1.0
+    assert set(daemon.catalog()) == {seeder.info_hash}
