@@ -10,6 +10,7 @@ import base64
 import binascii
 import re
 import string
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
@@ -34,6 +35,14 @@ LOAD_LIMITS = {
     "max_decode_depth": 100,
     "max_decode_tokens": 3_000_000,
 }
+
+# files() warns on every call; see files_of for why it is the right call.
+warnings.filterwarnings(
+    "ignore",
+    message=r"files\(\) is deprecated",
+    category=DeprecationWarning,
+    module=__name__,
+)
 
 _HEX40 = re.compile(r"[0-9a-fA-F]{40}")
 _BASE32_32 = re.compile(r"[A-Za-z2-7]{32}")
@@ -217,8 +226,15 @@ def parse_metainfo(data: bytes) -> ParsedTorrent:
 
 
 def files_of(info: Any) -> tuple[FileEntry, ...]:
-    """The real files of a torrent_info, without v2 padding entries."""
-    storage = info.layout()
+    """The real files of a torrent_info, without v2 padding entries.
+
+    The paths are the ones libtorrent writes on disk. In libtorrent 2.1
+    `layout()` gives the metainfo's own paths, where two files may share one;
+    `files()` (deprecated, but the only call that has them) gives the paths
+    after libtorrent renamed duplicates (`bar.txt`, `bar.1.txt`), which is
+    where the data lies. Sizes, flags and indexes are the same in both.
+    """
+    storage = info.files()
     return tuple(
         FileEntry(path=storage.file_path(i), size=storage.file_size(i), index=i)
         for i in range(storage.num_files())
