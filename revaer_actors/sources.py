@@ -270,6 +270,25 @@ def parse_label(value: Any, pointer: str) -> str:
     return value
 
 
+def parse_save_path(value: Any, pointer: str) -> str:
+    """A folder path as text; where it may lie is the orchestrator's check.
+
+    Control characters are refused: NUL cannot be in a path at all (the
+    system call refuses it), and a newline or escape in a folder name only
+    hides what it is, as with labels.
+    """
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(
+            f"{_field_name(pointer)} must be a folder path", field=pointer
+        )
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise InvalidInput(
+            f"{_field_name(pointer)} must not contain NUL or other control characters",
+            field=pointer,
+        )
+    return value
+
+
 def _field_name(pointer: str) -> str:
     """'/tags/1' -> 'tags[1]', '/category' -> 'category'."""
     head, *rest = pointer.strip("/").split("/")
@@ -324,8 +343,8 @@ def add_request(
         parse_magnet(magnet) if magnet is not None else parse_metainfo(metainfo or b"")
     )
     save_path = options.get("save_path")
-    if save_path is not None and (not isinstance(save_path, str) or not save_path):
-        raise InvalidInput("save_path must be a folder path", field="/save_path")
+    if save_path is not None:
+        save_path = parse_save_path(save_path, "/save_path")
     # TODO(magnet content layout): a magnet's files are unknown until its
     # metadata arrives, so its layout stays Original; honouring it means
     # rename_file on the handle in the metadata handler, and storing the asked
@@ -437,6 +456,13 @@ def parse_tags(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or len(value) > 32:
         raise InvalidInput("tags must be a list of at most 32 strings", field="/tags")
     labels = [parse_label(tag, f"/tags/{i}") for i, tag in enumerate(value)]
+    for i, label in enumerate(labels):
+        # qBittorrent clients send and read tags as one comma-separated list,
+        # so "a,b" would come back to them as two tags.
+        if "," in label:
+            raise InvalidInput(
+                f"tags[{i}] must not contain a comma", field=f"/tags/{i}"
+            )
     return tuple(dict.fromkeys(labels))
 
 
