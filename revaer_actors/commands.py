@@ -12,8 +12,13 @@ from typing import Any
 
 from revaer_actors.domain import TorrentRecord, TorrentState
 from revaer_actors.errors import InvalidInput
-from revaer_actors.selection import FileSelection, parse_selection
-from revaer_actors.sources import parse_label, parse_rate_limit, parse_tags
+from revaer_actors.selection import FileSelection, check_indexes, parse_selection
+from revaer_actors.sources import (
+    parse_label,
+    parse_rate_limit,
+    parse_save_path,
+    parse_tags,
+)
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,10 @@ class Select:
     selection: FileSelection
 
     def apply_to(self, record: TorrentRecord) -> TorrentRecord:
+        # A magnet's files are unknown until its metadata arrives; its rules
+        # are kept as they are, and one for a file it lacks changes nothing.
+        if record.files:
+            check_indexes(self.selection, [f.index for f in record.files])
         return record.evolve(selection=self.selection)
 
 
@@ -220,10 +229,7 @@ def _priority(fields: dict[str, Any]) -> Priority:
 
 def _move(fields: dict[str, Any]) -> Move:
     _only(fields, "save_path")
-    path = fields.get("save_path")
-    if not isinstance(path, str) or not path:
-        raise InvalidInput("save_path must be a folder path", field="/save_path")
-    return Move(save_path=path)
+    return Move(save_path=parse_save_path(fields.get("save_path"), "/save_path"))
 
 
 def _rate(fields: dict[str, Any]) -> Rate:

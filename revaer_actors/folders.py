@@ -9,7 +9,9 @@ downloading or filed stay where they are, as in qBittorrent.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +35,35 @@ class Folders:
             return self._library
 
     def prepare(self, downloads: str | None, library: str | None) -> dict[str, str]:
-        """Checks and creates asked-for folders; InvalidInput names a bad one."""
+        """Checks, then creates, asked-for folders; InvalidInput names a bad one.
+
+        Every check comes before the first mkdir, and a folder made for a
+        change that then fails is removed again: a refused change leaves no
+        folder behind.
+        """
+        asked = {
+            "downloads": _absolute(downloads, "temp_path") if downloads else None,
+            "library": _absolute(library, "save_path") if library else None,
+        }
         chosen = {
-            "downloads": _usable(downloads, "temp_path")
-            if downloads
-            else self.downloads,
-            "library": _usable(library, "save_path") if library else self.library,
+            "downloads": asked["downloads"] or self.downloads,
+            "library": asked["library"] or self.library,
         }
         if _nested(chosen["downloads"], chosen["library"]):
             raise InvalidInput(
                 "the downloads folder and the library may not lie inside each other",
                 field="save_path",
             )
+        made: list[Path] = []
+        try:
+            for name, field in (("downloads", "temp_path"), ("library", "save_path")):
+                path = asked[name]
+                if path is not None:
+                    made += _create(path, field)
+                    chosen[name] = path.resolve()
+        except InvalidInput:
+            _remove(reversed(made))
+            raise
         return {name: str(path) for name, path in chosen.items()}
 
     def apply(self, stored: dict[str, Any]) -> None:
@@ -59,17 +78,33 @@ class Folders:
         return {"downloads": str(self.downloads), "library": str(self.library)}
 
 
-def _usable(raw: str, field: str) -> Path:
+def _absolute(raw: str, field: str) -> Path:
     path = Path(raw).expanduser()
     if not path.is_absolute() or "\x00" in raw:
         raise InvalidInput(f"{field} must be an absolute path", field=field)
+    return path
+
+
+def _create(path: Path, field: str) -> list[Path]:
+    """Makes path and its missing parents; returns those it made, top first."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        # Some parents may have been made before the failure.
+        _remove(folder for folder in missing if folder.is_dir())
         raise InvalidInput(
             f"cannot create {path}: {exc.strerror}", field=field
         ) from None
-    return path.resolve()
+    return list(reversed(missing))
+
+
+def _remove(folders: Iterable[Path]) -> None:
+    """Removes folders this change made, deepest first; a folder someone
+    filled in the meantime stays."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _nested(a: Path, b: Path) -> bool:

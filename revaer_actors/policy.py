@@ -249,6 +249,13 @@ def check_template(value: Any, key: str = "template") -> None:
         )
     if value.startswith("/"):
         raise InvalidInput(f"{key} must be relative to the library", field=key)
+    # render() strips each segment, so " .. " is a parent folder too.
+    if any(part.strip() in (".", "..") for part in value.split("/")):
+        raise InvalidInput(
+            f"{key} may not hold '.' or '..' as a folder: the path must stay "
+            "inside the library",
+            field=key,
+        )
     for match in _FIELD.finditer(value):
         token = match.group(0)
         if token in ("{{", "}}"):

@@ -142,6 +142,8 @@ async def _add_options(request: web.Request, params: Params) -> dict[str, Any]:
     if minutes is not None and minutes != -2:
         options["seeding_time_limit"] = -1 if minutes < 0 else minutes
     # Checked now, so that a bad option is one clear 400 before any add.
+    if "save_path" in options:
+        sources.parse_save_path(options["save_path"], "/savepath")
     sources.parse_tags(options.get("tags", []))
     sources.parse_rate_limit(options.get("upload_limit"), "/upLimit")
     sources.parse_rate_limit(options.get("download_limit"), "/dlLimit")
@@ -355,6 +357,10 @@ async def set_location(
     location = params["location"].strip()
     if not location:
         raise QbtError(400, "Save path cannot be empty")
+    try:
+        sources.parse_save_path(location, "/location")
+    except InvalidInput as exc:
+        raise QbtError(400, exc.detail) from None
     try:
         return await for_each(request, params, Move(save_path=location))
     except InvalidInput as exc:

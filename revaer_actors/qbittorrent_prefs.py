@@ -195,9 +195,27 @@ def preferences_patch(body: dict[str, Any], current: Settings) -> dict[str, Any]
         if theirs in body:
             value = _pref_int(body, theirs)
             patch[ours] = value if value > 0 else None
+    # qBittorrent stores any number for these and fails later (an unknown
+    # encryption mode reads as "disabled", a port past 65535 listens nowhere);
+    # here a value with no meaning is a 400 that changes nothing.
     if "encryption" in body:
         names = {v: k for k, v in _ENCRYPTION.items()}
-        patch["encryption"] = names.get(_pref_int(body, "encryption"), "enabled")
+        mode = _pref_int(body, "encryption")
+        if mode not in names:
+            raise QbtError(
+                400, "encryption must be 0 (prefer), 1 (force) or 2 (disable)"
+            )
+        patch["encryption"] = names[mode]
+    port = None
+    if "random_port" in body and _pref_bool(body, "random_port"):
+        port = 0  # as qBittorrent: the system picks one
+    elif "listen_port" in body:
+        port = _pref_int(body, "listen_port")
+        if not 0 <= port <= 65535:
+            raise QbtError(400, "listen_port must be between 0 and 65535")
+    if port is not None:
+        # Only the port: the address stays what --bt-listen or revaer.toml set.
+        patch["listen"] = f"{current.listen.rpartition(':')[0]}:{port}"
     _queueing(body, current, patch)
     _share_limits(body, current, patch)
     return patch

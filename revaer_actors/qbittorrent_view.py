@@ -137,6 +137,8 @@ class Meta:
 def _meta_of_metainfo(metainfo: bytes) -> Meta:
     info = lt.torrent_info(metainfo)
     hashes = info.info_hashes()
+    # Sizes and piece ranges only: layout() has the metainfo's own paths,
+    # not the ones on disk (see sources.files_of), but the same sizes.
     storage = info.layout()
     ranges = {}
     for index in range(storage.num_files()):

@@ -10,7 +10,7 @@ time for a .torrent, and again at every boot.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,3 +189,18 @@ def _rule(item: Any, pointer: str) -> PriorityRule:
             "index must be a file number from 0", field=f"{pointer}/index"
         )
     return PriorityRule(priority=priority, glob=glob, index=index)
+
+
+def check_indexes(selection: FileSelection, indexes: Collection[int]) -> None:
+    """Refuses a priority rule for a file the torrent does not have.
+
+    `indexes` are the torrent's file indexes (libtorrent's, so padding files
+    leave gaps), known once the metainfo is.
+    """
+    for position, rule in enumerate(selection.rules):
+        if rule.index is not None and rule.index not in indexes:
+            raise InvalidInput(
+                f"index {rule.index}: the torrent has no file with that index "
+                f"(its last is {max(indexes, default=-1)})",
+                field=f"/priorities/{position}/index",
+            )

@@ -10,6 +10,7 @@ import base64
 import binascii
 import re
 import string
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
@@ -34,6 +35,14 @@ LOAD_LIMITS = {
     "max_decode_depth": 100,
     "max_decode_tokens": 3_000_000,
 }
+
+# files() warns on every call; see files_of for why it is the right call.
+warnings.filterwarnings(
+    "ignore",
+    message=r"files\(\) is deprecated",
+    category=DeprecationWarning,
+    module=__name__,
+)
 
 _HEX40 = re.compile(r"[0-9a-fA-F]{40}")
 _BASE32_32 = re.compile(r"[A-Za-z2-7]{32}")
@@ -217,8 +226,15 @@ def parse_metainfo(data: bytes) -> ParsedTorrent:
 
 
 def files_of(info: Any) -> tuple[FileEntry, ...]:
-    """The real files of a torrent_info, without v2 padding entries."""
-    storage = info.layout()
+    """The real files of a torrent_info, without v2 padding entries.
+
+    The paths are the ones libtorrent writes on disk. In libtorrent 2.1
+    `layout()` gives the metainfo's own paths, where two files may share one;
+    `files()` (deprecated, but the only call that has them) gives the paths
+    after libtorrent renamed duplicates (`bar.txt`, `bar.1.txt`), which is
+    where the data lies. Sizes, flags and indexes are the same in both.
+    """
+    storage = info.files()
     return tuple(
         FileEntry(path=storage.file_path(i), size=storage.file_size(i), index=i)
         for i in range(storage.num_files())
@@ -249,6 +265,25 @@ def parse_label(value: Any, pointer: str) -> str:
         raise InvalidInput(
             f"{_field_name(pointer)} must not contain slashes or unprintable "
             "characters",
+            field=pointer,
+        )
+    return value
+
+
+def parse_save_path(value: Any, pointer: str) -> str:
+    """A folder path as text; where it may lie is the orchestrator's check.
+
+    Control characters are refused: NUL cannot be in a path at all (the
+    system call refuses it), and a newline or escape in a folder name only
+    hides what it is, as with labels.
+    """
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(
+            f"{_field_name(pointer)} must be a folder path", field=pointer
+        )
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise InvalidInput(
+            f"{_field_name(pointer)} must not contain NUL or other control characters",
             field=pointer,
         )
     return value
@@ -308,8 +343,8 @@ def add_request(
         parse_magnet(magnet) if magnet is not None else parse_metainfo(metainfo or b"")
     )
     save_path = options.get("save_path")
-    if save_path is not None and (not isinstance(save_path, str) or not save_path):
-        raise InvalidInput("save_path must be a folder path", field="/save_path")
+    if save_path is not None:
+        save_path = parse_save_path(save_path, "/save_path")
     # TODO(magnet content layout): a magnet's files are unknown until its
     # metadata arrives, so its layout stays Original; honouring it means
     # rename_file on the handle in the metadata handler, and storing the asked
@@ -421,6 +456,13 @@ def parse_tags(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or len(value) > 32:
         raise InvalidInput("tags must be a list of at most 32 strings", field="/tags")
     labels = [parse_label(tag, f"/tags/{i}") for i, tag in enumerate(value)]
+    for i, label in enumerate(labels):
+        # qBittorrent clients send and read tags as one comma-separated list,
+        # so "a,b" would come back to them as two tags.
+        if "," in label:
+            raise InvalidInput(
+                f"tags[{i}] must not contain a comma", field=f"/tags/{i}"
+            )
     return tuple(dict.fromkeys(labels))
 
 

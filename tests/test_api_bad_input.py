@@ -8,10 +8,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.daemon import Daemon
+from tests.seeder import make_payload, make_torrent
 
 ZERO = "0" * 40
 VALID = "c3f5c8a7d7f1e0b2a4d6c8e0f2a4b6c8d0e2f4a6"
@@ -92,6 +94,25 @@ def test_bad_json_is_a_400(api_daemon: Daemon, unchanged: None) -> None:
         ({"magnet": f"magnet:?xt=urn:btih:{VALID}", "paused": "yes"}, "/paused"),
         ({"magnet": f"magnet:?xt=urn:btih:{VALID}", "colour": "red"}, "/colour"),
         ({"metainfo": "not base64!"}, "/metainfo"),
+        (
+            {"magnet": f"magnet:?xt=urn:btih:{VALID}", "save_path": "/tmp\x00/x"},
+            "/save_path",
+        ),
+        ({"magnet": f"magnet:?xt=urn:btih:{VALID}", "tags": ["ok", "a,b"]}, "/tags/1"),
+        (
+            {
+                "magnet": f"magnet:?xt=urn:btih:{VALID}",
+                "fsops": {"template": "../../{name}"},
+            },
+            "/fsops/template",
+        ),
+        (
+            {
+                "magnet": f"magnet:?xt=urn:btih:{VALID}",
+                "fsops": {"template": "{name}/../../../../escapeC"},
+            },
+            "/fsops/template",
+        ),
         ({"metainfo": base64.b64encode(b"d4:spam4:eggse").decode()}, "/metainfo"),
     ],
 )
@@ -284,3 +305,80 @@ def test_odd_display_names_are_cleaned_not_refused(
     assert listed.returncode == 0, listed.stderr
     assert shown.returncode == 0, shown.stderr
     assert f"name: {name or digest}" in shown.stdout
+
+
+@pytest.fixture(scope="module")
+def two_files(api_daemon: Daemon, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A paused torrent whose two files (0 and 1) are known from its metainfo."""
+    payload = make_payload(
+        tmp_path_factory.mktemp("payload"), "Two", {"a.mkv": 20_000, "b.nfo": 300}
+    )
+    metainfo = base64.b64encode(make_torrent(payload, v1_only=True)).decode()
+    status, answer = api_daemon.api(
+        "POST", "/v1/torrents", {"metainfo": metainfo, "paused": True}
+    )
+    assert status == 201, answer
+    return str(answer["id"])
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "pointer", "detail"),
+    [
+        (
+            "action",
+            {"type": "move", "save_path": "{downloads}\x00/x"},
+            "/save_path",
+            "save_path must not contain NUL or other control characters",
+        ),
+        (
+            "action",
+            {"type": "tags", "tags": ["a,b"]},
+            "/tags/0",
+            "tags[0] must not contain a comma",
+        ),
+        (
+            "select",
+            {
+                "priorities": [
+                    {"index": 0, "priority": "high"},
+                    {"index": 99999, "priority": "skip"},
+                ]
+            },
+            "/priorities/1/index",
+            "index 99999: the torrent has no file with that index (its last is 1)",
+        ),
+    ],
+)
+def test_a_bad_command_is_a_400_naming_the_field_and_changes_nothing(
+    api_daemon: Daemon,
+    two_files: str,
+    path: str,
+    body: dict[str, Any],
+    pointer: str,
+    detail: str,
+) -> None:
+    downloads = str(api_daemon.data_dir / "downloads")
+    body = {
+        k: v.replace("{downloads}", downloads) if isinstance(v, str) else v
+        for k, v in body.items()
+    }
+    before = api_daemon.api("GET", f"/v1/torrents/{two_files}")[1]
+
+    status, problem = api_daemon.api("POST", f"/v1/torrents/{two_files}/{path}", body)
+
+    assert status == 400, problem
+    assert problem["detail"] == detail
+    assert problem["invalid_params"] == [{"name": pointer, "reason": detail}]
+    assert api_daemon.api("GET", f"/v1/torrents/{two_files}")[1] == before
+    assert "embedded null byte" not in api_daemon.log()
+
+
+def test_select_by_a_known_index_is_accepted(
+    api_daemon: Daemon, two_files: str
+) -> None:
+    body = {"priorities": [{"index": 1, "priority": "skip"}]}
+
+    status, record = api_daemon.api("POST", f"/v1/torrents/{two_files}/select", body)
+
+    assert status == 200, record
+    assert [f["priority"] for f in record["files"]] == ["normal", "skip"]

@@ -7,17 +7,19 @@ import base64
 import json
 import os
 import stat
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import libtorrent as lt
 import pytest
 
 from revaer_actors.pipeline import STAGES
 from tests import archive_maker, tmpfs
 from tests.daemon import Daemon
-from tests.seeder import Seeder, make_payload
+from tests.seeder import LOOPBACK_SETTINGS, Seeder, make_payload
 
 FILES = ("Show.S01E01.mkv", "extras/readme.txt")
 
@@ -198,6 +200,68 @@ def test_a_torrents_own_policy_wins_and_a_bad_one_is_a_400(
     assert created[0] == 201
     assert job["status"] == "moved", job
     assert _same_bytes(daemon.data_dir / "library" / year / "Show.S01", seeder.payload)
+
+
+def _seed_a_duplicated_path(root: Path) -> tuple[Any, Any, dict[str, bytes]]:
+    """Seeds a torrent whose metainfo lists foo/bar.txt twice.
+
+    libtorrent writes the second one as foo/bar.1.txt; its bytes differ from
+    the first's, so filing either file twice cannot pass for filing both.
+    """
+    files = {
+        "foo/bar.txt": os.urandom(100_000),
+        "foo/bar.1.txt": os.urandom(60_000),
+        "foo/baz.txt": os.urandom(50_000),
+    }
+    entries = []
+    for relative, data in files.items():
+        (root / "Dup.S01" / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / "Dup.S01" / relative).write_bytes(data)
+        entries.append(lt.create_file_entry(f"Dup.S01/{relative}", len(data)))
+    creator = lt.create_torrent(entries, 16384, lt.create_torrent.v1_only)
+    lt.set_piece_hashes(creator, str(root))
+    metainfo = creator.generate()
+    # Piece hashes cover the bytes, not the names, so this stays a valid torrent.
+    metainfo[b"info"][b"files"][1][b"path"] = [b"foo", b"bar.txt"]
+    info = lt.torrent_info(lt.bencode(metainfo))
+    session = lt.session(dict(LOOPBACK_SETTINGS))
+    params = lt.add_torrent_params()
+    params.ti = info
+    params.save_path = str(root)
+    handle = session.add_torrent(params)
+    for _ in range(600):
+        if handle.status().state == lt.torrent_status.seeding:
+            break
+        time.sleep(0.05)
+    assert handle.status().state == lt.torrent_status.seeding
+    return session, info, files
+
+
+def test_a_torrent_listing_one_path_twice_files_every_file_with_its_own_bytes(
+    tmp_path: Path, database_url: str, daemon_factory: list[Daemon]
+) -> None:
+    session, info, files = _seed_a_duplicated_path(tmp_path / "seed")
+    magnet = (
+        f"magnet:?xt=urn:btih:{info.info_hashes().v1}&dn=Dup.S01"
+        f"&x.pe=127.0.0.1:{session.listen_port()}"
+    )
+    daemon = _start(
+        tmp_path, database_url, daemon_factory, '[fsops]\ntransfer = "copy"\n'
+    )
+
+    info_hash = daemon.cli("add", magnet).stdout.strip()
+    job = daemon.wait_for(lambda: _settled(daemon), "the copy")
+    listed = daemon.api("GET", f"/v1/torrents/{info_hash}")[1]["files"]
+
+    library = daemon.data_dir / "library" / "Dup.S01"
+    assert job["status"] == "moved", job
+    assert sorted(f["path"] for f in listed) == sorted(f"Dup.S01/{n}" for n in files)
+    on_disk = {
+        str(p.relative_to(library)): p.read_bytes()
+        for p in library.rglob("*")
+        if p.is_file()
+    }
+    assert on_disk == files
 
 
 def test_a_full_library_disk_fails_the_job_cleanly_and_a_retry_by_hand_finishes_it(

@@ -67,6 +67,11 @@ cleanup_drop = ["*.nfo"]
         ("[fsops]\nextract = 1\n", "fsops.extract must be true or false"),
         ('[fsops]\ntemplate = "{nope}/{name}"\n', "fsops.template: unknown field"),
         ('[fsops]\ntemplate = "/abs/{name}"\n', "fsops.template must be relative"),
+        (
+            '[fsops]\ntemplate = "../{name}"\n',
+            "fsops.template may not hold '.' or '..'",
+        ),
+        ('[fsops]\ntemplate = "{name}/ .. /x"\n', "fsops.template may not hold"),
         ('[fsops]\nchmod_file = "999"\n', "fsops.chmod_file must be an octal mode"),
         ('[fsops]\nowner = "no-such-user-here"\n', "fsops.owner: no owner"),
         ('[fsops]\non_conflict = "overwrite"\n', "fsops.on_conflict must be one of"),
@@ -253,6 +258,7 @@ def test_a_hostile_template_or_torrent_lands_inside_the_library_or_is_refused(
             or "\x00" in template
             or not template.strip()
             or len(template) > 512
+            or any(part.strip() in (".", "..") for part in template.split("/"))
         ), template
         return
     assert all("/" not in s and "\x00" not in s for s in segments)

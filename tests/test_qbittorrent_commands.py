@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.daemon import Daemon
+from tests.daemon import Daemon, free_port
 from tests.seeder import make_payload, make_torrent
 
 TIMEOUT = 30
@@ -395,3 +395,120 @@ def test_first_last_piece_priority_reaches_libtorrent_and_survives_a_restart(
 
     assert before == [(True, True), (False, False)]
     assert after == [(True, True), (False, False)]
+
+
+def test_set_location_with_a_nul_byte_is_a_400_and_moves_nothing(
+    qbt: Qbt, module_daemon: Daemon
+) -> None:
+    info_hash = "6e" * 20
+    qbt.post(
+        "torrents/add", urls=f"magnet:?xt=urn:btih:{info_hash}&dn=Nul", paused="true"
+    )
+    before = qbt.torrent(info_hash)["save_path"]
+    downloads = module_daemon.data_dir / "downloads"
+
+    answer = qbt.post(
+        "torrents/setLocation", hashes=info_hash, location=f"{downloads}/\x00"
+    )
+
+    assert (answer.status_code, answer.text) == (
+        400,
+        "location must not contain NUL or other control characters",
+    )
+    assert qbt.torrent(info_hash)["save_path"] == before
+    assert "embedded null byte" not in module_daemon.log()
+
+
+def test_an_add_with_a_nul_byte_in_savepath_is_a_400_and_adds_nothing(
+    qbt: Qbt, module_daemon: Daemon
+) -> None:
+    info_hash = "6d" * 20
+    downloads = module_daemon.data_dir / "downloads"
+
+    answer = qbt.post(
+        "torrents/add",
+        urls=f"magnet:?xt=urn:btih:{info_hash}",
+        savepath=f"{downloads}\x00/x",
+    )
+
+    assert answer.status_code == 400
+    assert "control characters" in answer.text
+    assert qbt.get("torrents/info", hashes=info_hash) == []
+
+
+def test_a_refused_folder_preference_leaves_no_folder_behind(
+    qbt: Qbt, module_daemon: Daemon, tmp_path: Path
+) -> None:
+    data = module_daemon.data_dir
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    patches = [
+        # Inside the downloads folder, or the library, or each other.
+        {"save_path": str(data / "downloads" / "inner2")},
+        {"temp_path": str(data / "library" / "inner3" / "deeper")},
+        # A good new downloads folder, then a library that cannot be made:
+        # the downloads folder made for it goes again.
+        {
+            "temp_path": str(tmp_path / "new-downloads" / "deep"),
+            "save_path": str(a_file / "library"),
+        },
+    ]
+    before = qbt.get("app/preferences")
+
+    answers = [qbt.post("app/setPreferences", json=json.dumps(p)) for p in patches]
+
+    assert [a.status_code for a in answers] == [400] * 3, [a.text for a in answers]
+    assert "may not lie inside each other" in answers[0].text
+    assert "cannot create" in answers[2].text
+    assert not (data / "downloads" / "inner2").exists()
+    assert not (data / "library" / "inner3").exists()
+    assert not (tmp_path / "new-downloads").exists()
+    after = qbt.get("app/preferences")
+    assert (after["save_path"], after["temp_path"]) == (
+        before["save_path"],
+        before["temp_path"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("prefs", "detail"),
+    [
+        ({"encryption": 9}, "encryption must be 0 (prefer), 1 (force) or 2 (disable)"),
+        ({"encryption": -1}, "encryption must be 0 (prefer), 1 (force) or 2 (disable)"),
+        ({"listen_port": 99999}, "listen_port must be between 0 and 65535"),
+        ({"listen_port": -1}, "listen_port must be between 0 and 65535"),
+        ({"listen_port": "6881"}, "listen_port must be a whole number"),
+        # One bad value refuses the good one with it.
+        ({"dht": False, "encryption": 3}, "encryption must be 0 (prefer)"),
+    ],
+)
+def test_an_encryption_or_port_with_no_meaning_is_a_400_and_changes_nothing(
+    qbt: Qbt, module_daemon: Daemon, prefs: dict[str, Any], detail: str
+) -> None:
+    before = qbt.get("app/preferences")
+    settings = module_daemon.api("GET", "/v1/settings")[1]
+
+    answer = qbt.post("app/setPreferences", json=json.dumps(prefs))
+
+    assert answer.status_code == 400
+    assert answer.text.startswith(detail)
+    assert qbt.get("app/preferences") == before
+    assert module_daemon.api("GET", "/v1/settings")[1] == settings
+
+
+def test_encryption_and_listen_port_are_applied(daemon: Daemon) -> None:
+    qbt = Qbt(daemon)
+    port = free_port()
+
+    answer = qbt.post(
+        "app/setPreferences", json=json.dumps({"encryption": 1, "listen_port": port})
+    )
+    prefs = qbt.get("app/preferences")
+    ours = daemon.api("GET", "/v1/settings")[1]
+
+    assert answer.status_code == 200
+    assert (prefs["encryption"], prefs["listen_port"]) == (1, port)
+    assert ours["encryption"] == "forced"
+    # The address --bt-listen gave stays; only the port changes.
+    assert ours["listen"] == f"127.0.0.1:{port}"
+    assert ours["engine"]["listen_interfaces"] == f"127.0.0.1:{port}"
