@@ -33,12 +33,10 @@ async def list_jobs(request: web.Request) -> web.Response:
 
 async def get_job(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    raw = request.match_info["id"]
-    if not is_id(raw):
-        raise JobNotFound(raw)  # type: ignore[arg-type]
+    job_id = _job_id(request)
 
     def read(conn: Any) -> dict[str, Any]:
-        job = repository.select_job(conn, int(raw))
+        job = repository.select_job(conn, job_id)
         return {**job.as_json(), "history": repository.select_job_history(conn, job.id)}
 
     return web.json_response(await pool_read(services, read))
@@ -47,7 +45,7 @@ async def get_job(request: web.Request) -> web.Response:
 def _job_id(request: web.Request) -> int:
     raw = request.match_info["id"]
     if not is_id(raw):
-        raise JobNotFound(-1) from None
+        raise JobNotFound(raw)
     return int(raw)
 
 

@@ -36,7 +36,8 @@ class TorrentNotFound(RevaerError):
 
 
 class JobNotFound(RevaerError):
-    def __init__(self, job_id: int) -> None:
+    def __init__(self, job_id: int | str) -> None:
+        # A str when the id sent is not a number: the detail names what was sent.
         super().__init__(f"no fs job with id {job_id}")
         self.job_id = job_id
 

@@ -298,6 +298,9 @@ def test_health_full_names_components_versions_and_queues(
 def test_unknown_job_is_404_and_bad_filters_are_400(module_daemon: Daemon) -> None:
     assert module_daemon.api("GET", "/v1/fs-jobs/424242")[0] == 404
     assert module_daemon.api("GET", "/v1/fs-jobs/abc")[0] == 404
+    retry = module_daemon.api("POST", "/v1/fs-jobs/abc/retry")
+    assert retry[0] == 404
+    assert retry[1]["detail"] == "no fs job with id abc"
     bad_status = module_daemon.api("GET", "/v1/fs-jobs?status=dancing")
     assert bad_status[0] == 400
     assert bad_status[1]["invalid_params"][0]["name"] == "status"
