@@ -328,7 +328,9 @@ class OrchestratorActor(OrchestratorBoot, pykka.ThreadingActor):
         self._progress_sent.pop(info_hash, None)
         self._events.publish("removed", info_hash, delete_data=delete_data)
         self._fsops.forget(info_hash)
-        self._session.remove(info_hash, delete_data).get(timeout=ASK_TIMEOUT)
+        self._session.remove(info_hash, delete_data, _own_folder(record)).get(
+            timeout=ASK_TIMEOUT
+        )
         if delete_data:
             _drop_meta_of_seeded_payload(record)
         log.info("torrent removed info_hash=%s delete_data=%s", info_hash, delete_data)
@@ -612,6 +614,17 @@ _ROUTES: dict[type, Callable[[OrchestratorActor, Any], None]] = {
 }
 
 
+def _own_folder(record: TorrentRecord) -> str | None:
+    """The folder only this torrent uses: its default download folder (named
+    after its id), or the payload folder a NoSubfolder torrent seeds from."""
+    save_path = Path(record.save_path)
+    if save_path.name == record.info_hash:
+        return record.save_path
+    if record.library_path is not None and save_path == Path(record.library_path):
+        return record.save_path
+    return None
+
+
 def _drop_meta_of_seeded_payload(record: TorrentRecord) -> None:
     """With its data deleted, a torrent that seeded from the library leaves no
     `.revaer.meta` behind. A copy or hardlink filed into the library is the
@@ -620,8 +633,6 @@ def _drop_meta_of_seeded_payload(record: TorrentRecord) -> None:
         return
     payload = Path(record.library_path)
     # A NoSubfolder torrent seeds from inside its payload folder.
-    # TODO(NoSubfolder delete): libtorrent deletes the files but not the save
-    # folder, so a filed NoSubfolder payload leaves its empty folder behind.
     if Path(record.save_path) not in (payload.parent, payload):
         return
     meta = payload.with_name(payload.name + META_NAME)

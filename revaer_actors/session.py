@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import libtorrent as lt
@@ -58,6 +59,7 @@ class SessionActor(AlertHandlers, pykka.ThreadingActor):
             "lt-resume", RESUME_INTERVAL, self._tell_save_resume
         )
         self._resume_waiters: dict[str, Any] = {}
+        self._clear_after_delete: dict[str, Path] = {}
 
     def on_start(self) -> None:
         self._session = lt.session(self._pack(self._settings))  # type: ignore[call-overload]
@@ -290,11 +292,17 @@ class SessionActor(AlertHandlers, pykka.ThreadingActor):
     def reannounce(self, info_hash: str) -> None:
         self._handle(info_hash).force_reannounce()
 
-    def remove(self, info_hash: str, delete_data: bool) -> None:
+    def remove(
+        self, info_hash: str, delete_data: bool, own_folder: str | None = None
+    ) -> None:
+        """OWN_FOLDER, a folder only this torrent used, goes too once libtorrent
+        has deleted the files (it leaves the folders it was given)."""
         handle = self._handles.pop(info_hash, None)
         if handle is None or not handle.is_valid():
             return
         flags = lt.session.delete_files if delete_data else 0
+        if delete_data and own_folder is not None:
+            self._clear_after_delete[info_hash] = Path(own_folder)
         self._session.remove_torrent(handle, flags)
         log.info(
             "engine removed torrent info_hash=%s delete_data=%s",

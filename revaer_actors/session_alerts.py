@@ -7,9 +7,12 @@ run on the actor's thread, read its handles and tell its subscriber.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import libtorrent as lt
@@ -54,6 +57,7 @@ class AlertHandlers:
 
     _handles: dict[str, Any]
     _sink: Callable[[EngineEvent], object] | None
+    _clear_after_delete: dict[str, Path]
 
     def _translate(self, alert: Any) -> None:
         handler = _HANDLERS.get(type(alert))
@@ -147,6 +151,17 @@ class AlertHandlers:
         alert.handle.save_resume_data(lt.save_resume_flags_t.save_info_dict)
         self._emit(TorrentErrored(self._alert_hash(alert), alert.message()))
 
+    def _on_files_deleted(self, alert: Any) -> None:
+        # The handle is gone by now: the alert's hashes name the torrent. A
+        # magnet that never had metadata gets "deletion failed" (nothing to
+        # delete), which leaves its folder just as empty.
+        hashes = alert.info_hashes
+        for key in (str(hashes.v1), str(hashes.v2)[:40]):
+            folder = self._clear_after_delete.pop(key, None)
+            if folder is not None:
+                _remove_empty_folders(folder)
+                log.info("torrent folder cleared info_hash=%s path=%s", key, folder)
+
     def _on_alert_dropped(self, alert: Any) -> None:
         log.warning("libtorrent alert queue overflowed; alerts were dropped")
 
@@ -208,8 +223,18 @@ _HANDLERS: dict[type, Callable[[AlertHandlers, Any], None]] = {
     lt.torrent_error_alert: AlertHandlers._on_torrent_error,
     lt.file_error_alert: AlertHandlers._on_file_error,
     lt.tracker_error_alert: AlertHandlers._on_tracker_error,
+    lt.torrent_deleted_alert: AlertHandlers._on_files_deleted,
+    lt.torrent_delete_failed_alert: AlertHandlers._on_files_deleted,
     lt.alerts_dropped_alert: AlertHandlers._on_alert_dropped,
 }
+
+
+def _remove_empty_folders(top: Path) -> None:
+    """Removes TOP and the folders under it that are empty; rmdir refuses a
+    folder with anything in it, so no file is ever touched."""
+    for folder, _, _ in os.walk(top, topdown=False):
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
 
 
 def _named_error(alert: Any) -> str:

@@ -33,11 +33,12 @@ def test_a_paused_torrent_downloads_only_after_resume_and_survives_restarts(
     daemon.start()
 
     paused = daemon.cli_json("status", seeder.info_hash)
+    jobs_while_paused = daemon.cli_json("jobs")
     resumed = daemon.cli("action", seeder.info_hash, "resume")
     daemon.wait_for(lambda: _moved(daemon), "the resumed torrent to be filed")
 
     assert paused["state"] == "paused" and paused["progress"] == 0.0
-    assert daemon.cli_json("jobs") == [] or True
+    assert jobs_while_paused == []
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.strip() == f"{seeder.info_hash} queued"
     library = daemon.data_dir / "library" / "tv" / "Show.S01" / "Show.S01E01.mkv"
@@ -128,6 +129,29 @@ def test_remove_with_delete_data_deletes_the_files_from_the_library(
     assert not (library / "extras" / "readme.txt").exists()
     assert (daemon.data_dir / "library" / "tv").is_dir()
     assert daemon.cli_json("ls") == []
+
+
+def test_remove_with_delete_data_leaves_no_empty_download_folder(
+    daemon: Daemon, seeder: Seeder
+) -> None:
+    # Filed by copy, so the download stays in its own folder under downloads.
+    daemon.api(
+        "POST",
+        "/v1/torrents",
+        {"magnet": seeder.magnet, "category": "tv", "fsops": {"transfer": "copy"}},
+    )
+    daemon.wait_for(lambda: _moved(daemon), "the download to be filed")
+    downloads = daemon.data_dir / "downloads"
+    folders_before = [p.name for p in downloads.iterdir()]
+
+    removed = daemon.cli("action", seeder.info_hash, "remove", "--delete-data")
+    daemon.wait_for(lambda: not any(downloads.iterdir()), "the torrent's folder to go")
+
+    assert removed.returncode == 0, removed.stderr
+    assert folders_before == [seeder.info_hash]
+    # The copy in the library is the user's: it stays.
+    library = daemon.data_dir / "library" / "tv" / "Show.S01" / "Show.S01E01.mkv"
+    assert library.read_bytes() == (seeder.payload / "Show.S01E01.mkv").read_bytes()
 
 
 def test_bad_commands_are_refused_and_change_nothing(daemon: Daemon) -> None:
