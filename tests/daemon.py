@@ -201,6 +201,25 @@ class Daemon:
             self.process.kill()
             self.process.wait(timeout=STOP_TIMEOUT)
         self.process = None
+        if self.database_url is None:
+            self._stop_embedded_server()
+
+    def _stop_embedded_server(self) -> None:
+        """An embedded PostgreSQL outlives a killed daemon, by design (the next
+        start reuses it); the test started it, so the test ends it, by the pid
+        in its own postmaster.pid and only if that process serves this folder."""
+        import psutil
+
+        pgdata = self.data_dir / "postgres"
+        try:
+            pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+            server = psutil.Process(pid)
+            if str(pgdata) not in " ".join(server.cmdline()):
+                return
+            server.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown
+            server.wait(timeout=STOP_TIMEOUT)
+        except (OSError, ValueError, IndexError, psutil.Error):
+            return
 
 
 def _json(raw: bytes) -> Any:
