@@ -165,14 +165,9 @@ def plain_per_row(
     rows: list[dict[str, Any]],
     transitions: list[Transition],
 ) -> None:
-    history = [
-        {"info_hash": h, "state": s.value, "state_message": m, "at": at}
-        for h, s, m, at in transitions
-    ]
-    latest = list({row["info_hash"]: row for row in history}.values())
+    # The transitions are plain executemany in the actor too: the same call.
+    repository.record_transitions(conn, transitions)
     with conn.cursor() as cur:
-        cur.executemany(repository.QUERIES["insert_torrent_state_history"], history)
-        cur.executemany(repository.QUERIES["update_torrent_state"], latest)
         cur.executemany(repository.QUERIES["update_torrent_progress"], rows)
     conn.commit()
 
@@ -182,15 +177,9 @@ def plain_batch(
     rows: list[dict[str, Any]],
     transitions: list[Transition],
 ) -> None:
-    history = [
-        {"info_hash": h, "state": s.value, "state_message": m, "at": at}
-        for h, s, m, at in transitions
-    ]
-    latest = list({row["info_hash"]: row for row in history}.values())
     columns = {key: [row[key] for row in rows] for key in rows[0]}
+    repository.record_transitions(conn, transitions)
     with conn.cursor() as cur:
-        cur.executemany(repository.QUERIES["insert_torrent_state_history"], history)
-        cur.executemany(repository.QUERIES["update_torrent_state"], latest)
         cur.execute(repository.QUERIES["update_torrent_progress_batch"], columns)
     conn.commit()
 
